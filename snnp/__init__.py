@@ -1,0 +1,45 @@
+"""snnp: spline-based interatomic potentials, from spline-MEAM to spline neural networks.
+
+Public entry points: ``SplineMEAM`` (rung 0, LAMMPS ``meam/spline``), ``SNNPCalculator`` (ASE),
+``load`` (model files), ``show_config`` / ``set_num_threads`` (compiled kernels).
+"""
+__version__ = "0.1.0"
+
+from . import _kernels
+from .calculator import SNNPCalculator
+from .models import Model, SplineMEAM
+from .neighbors import NeighborList, neighbor_list
+from .splines import Spline
+
+__all__ = ["SplineMEAM", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
+           "load", "show_config", "set_num_threads", "get_num_threads", "__version__"]
+
+
+def load(path):
+    """Read a model saved with ``model.save(path)``."""
+    from .io.modelfile import load_model
+    return load_model(path)
+
+
+def set_num_threads(n):
+    """Threads the compiled kernels use (0: the OpenMP default, OMP_NUM_THREADS or all cores)."""
+    _kernels.set_num_threads(int(n))
+
+
+def get_num_threads():
+    return _kernels.get_num_threads()
+
+
+def show_config(file=None):
+    """Print and return how the kernels were built: OpenMP or serial, and thread counts."""
+    import sys
+    import numpy
+    cfg = {"snnp": __version__, "openmp": _kernels.openmp_enabled(),
+           "threads": get_num_threads(), "max_threads": _kernels.max_threads(),
+           "numpy": numpy.__version__, "python": sys.version.split()[0]}
+    out = file or sys.stdout
+    for k, v in cfg.items():
+        print(f"{k:>12}: {v}", file=out)
+    if not cfg["openmp"]:
+        print("      note: built without OpenMP; kernels run on one thread", file=out)
+    return cfg

@@ -1,0 +1,56 @@
+"""snnp model files: one versioned JSON document per model.
+
+    {"format": "snnp-model", "version": 1, "class": "SplineMEAM",
+     "units": {"energy": "eV", "length": "Angstrom"}, "model": {...}, "provenance": {...}}
+
+Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
+"""
+import json
+import os
+
+from .atomic import atomic_write
+
+FORMAT = "snnp-model"
+VERSION = 1
+UNITS = {"energy": "eV", "length": "Angstrom"}
+
+
+def _classes():
+    from ..models import SplineMEAM
+    return {"SplineMEAM": SplineMEAM}
+
+
+def save_model(model, path, provenance=None):
+    from .. import __version__
+    doc = {"format": FORMAT, "version": VERSION, "class": type(model).__name__, "units": UNITS,
+           "model": model.to_dict(),
+           "provenance": {"snnp_version": __version__, **(provenance or {})}}
+    text = json.dumps(doc, indent=1, allow_nan=False)
+    with atomic_write(path) as fh:
+        fh.write(text + "\n")
+
+
+def load_model(path):
+    path = os.fspath(path)
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a valid snnp model file (damaged JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an snnp model file (no \"format\": \"{FORMAT}\")")
+    version = doc.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{path} is model file version {version}; this snnp reads versions up "
+                         f"to {VERSION}: upgrade snnp to read it")
+    if doc.get("units") != UNITS:
+        raise ValueError(f"{path} uses units {doc.get('units')}, snnp expects {UNITS}")
+    cls = _classes().get(doc.get("class"))
+    if cls is None:
+        raise ValueError(f"{path}: unknown model class {doc.get('class')!r}")
+    try:
+        model = cls._from_dict(doc["model"])
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{path} is a damaged snnp model file (missing or malformed {exc})") from None
+    model.provenance = doc.get("provenance", {})
+    return model

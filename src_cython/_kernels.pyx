@@ -1,0 +1,241 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""CPU front end of the shared C kernels (kernels.h, neighbors.h, cpu_driver.h).
+
+Only array plumbing lives here: the model packs its splines into a `Tables` object once, and
+every call passes flat, C-contiguous NumPy arrays to the C functions with the GIL released.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+
+cnp.import_array()
+
+cdef extern from "kernels.h":
+    ctypedef struct snnp_model:
+        int n_species, K_r, K_a
+        double cutoff
+        const double *blk_x0
+        const double *blk_h
+        const double *blk_invh
+        const int *blk_nint
+        const long long *blk_off
+        const double *coef
+        const int *phi_blk
+        const int *rho_blk
+        const int *f_blk
+        const int *g_blk
+        const int *U_blk
+        const double *U0
+
+cdef extern from "cpu_driver.h" nogil:
+    int snnp_max_threads()
+    int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
+                         const long long *offsets, const int *nbr, const double *shift,
+                         int nthreads, int mode, const double *gamma,
+                         double *energies, double *G_out, double *forces, double *virial,
+                         double *atom_virial, double *rmin_out, int *pair_out)
+
+cdef extern from "neighbors.h" nogil:
+    ctypedef struct snnp_cells:
+        int natoms
+        const double *xw
+        const int *image
+        const int *bin
+        const double *cell
+        const int *pbc
+        const int *nb
+        const int *reach
+        const long long *bin_start
+        const int *bin_atoms
+        double cutoff
+    long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift)
+
+cdef extern from *:
+    """
+    #ifndef SNNP_HAVE_OPENMP
+    #define SNNP_HAVE_OPENMP 0
+    #endif
+    """
+    int SNNP_HAVE_OPENMP
+
+MODE_FULL, MODE_DESCRIPTORS, MODE_BACKWARD = 0, 1, 2
+MAX_FILTERS = 64
+
+_threads = [0]   # 0: OpenMP default (OMP_NUM_THREADS or all cores)
+
+
+def openmp_enabled():
+    return bool(SNNP_HAVE_OPENMP)
+
+
+def max_threads():
+    return snnp_max_threads()
+
+
+def set_num_threads(int n):
+    if n < 0:
+        raise ValueError(f"number of threads must be >= 0 (0 = OpenMP default), got {n}")
+    _threads[0] = n
+
+
+def get_num_threads():
+    return _threads[0] if _threads[0] > 0 else snnp_max_threads()
+
+
+def _c(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+cdef class Tables:
+    """Spline blocks and per-species block tables of one model, in the layout kernels.h reads."""
+    cdef snnp_model m
+    cdef object _keep
+    cdef public int n_species, K_r, K_a
+    cdef public double cutoff
+
+    def __init__(self, int n_species, int K_r, int K_a, double cutoff, blk_x0, blk_h, blk_nint,
+                 blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0):
+        if K_r + K_a > MAX_FILTERS:
+            raise ValueError(f"at most {MAX_FILTERS} filters in total, got {K_r + K_a}")
+        cdef cnp.ndarray[double] x0 = _c(blk_x0, np.float64)
+        cdef cnp.ndarray[double] h = _c(blk_h, np.float64)
+        cdef cnp.ndarray[double] invh = _c(1.0 / np.asarray(blk_h, dtype=np.float64), np.float64)
+        cdef cnp.ndarray[int] nint = _c(blk_nint, np.intc)
+        cdef cnp.ndarray[long long] off = _c(blk_off, np.longlong)
+        cdef cnp.ndarray[double] cf = _c(coef, np.float64)
+        cdef cnp.ndarray[int] phi = _c(phi_blk, np.intc)
+        cdef cnp.ndarray[int] rho = _c(rho_blk, np.intc)
+        cdef cnp.ndarray[int] f = _c(f_blk, np.intc)
+        cdef cnp.ndarray[int] g = _c(g_blk, np.intc)
+        cdef cnp.ndarray[int] U = _c(U_blk, np.intc)
+        cdef cnp.ndarray[double] u0 = _c(U0, np.float64)
+        if x0.size == 0:   # keep valid pointers for a model without splines
+            x0 = np.zeros(1); h = np.ones(1); invh = np.ones(1)
+            nint = np.ones(1, np.intc); off = np.zeros(1, np.longlong)
+        if cf.size == 0:
+            cf = np.zeros(1)
+        self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0)
+        self.n_species, self.K_r, self.K_a, self.cutoff = n_species, K_r, K_a, cutoff
+        self.m.n_species = n_species
+        self.m.K_r = K_r
+        self.m.K_a = K_a
+        self.m.cutoff = cutoff
+        self.m.blk_x0 = &x0[0]
+        self.m.blk_h = &h[0]
+        self.m.blk_invh = &invh[0]
+        self.m.blk_nint = &nint[0]
+        self.m.blk_off = &off[0]
+        self.m.coef = &cf[0]
+        self.m.phi_blk = &phi[0]
+        self.m.rho_blk = &rho[0]
+        self.m.f_blk = &f[0]
+        self.m.g_blk = &g[0]
+        self.m.U_blk = &U[0]
+        self.m.U0 = &u0[0]
+
+    def compute(self, positions, species, offsets, neighbors, shifts, int mode=MODE_FULL,
+                gamma=None, bint forces=True, bint virial=True, bint atom_virial=False,
+                bint descriptors=False):
+        """Run the per-atom kernel over all atoms.
+
+        Returns a dict with `energies` (N,), and where asked `forces` (N,3), `virial` (3,3) =
+        sum over bonds of dE/dr_ij (x) r_ij, `atom_virial` (N,3,3), `G` (N, K_r+K_a), plus the
+        shortest pair distance `rmin` and the pair `rmin_pair` (i, j) where it occurs.
+        """
+        cdef cnp.ndarray[double, ndim=2] x = _c(positions, np.float64)
+        cdef cnp.ndarray[int] sp = _c(species, np.intc)
+        cdef cnp.ndarray[long long] off = _c(offsets, np.longlong)
+        cdef cnp.ndarray[int] nbr = _c(neighbors, np.intc)
+        cdef cnp.ndarray[double, ndim=2] sh = _c(shifts, np.float64)
+        cdef int n = x.shape[0]
+        cdef int KG = self.K_r + self.K_a
+        if sp.shape[0] != n or off.shape[0] != n + 1:
+            raise ValueError("positions, species and neighbour offsets disagree in length")
+        if n and (sp.min() < 0 or sp.max() >= self.n_species):
+            raise ValueError("species index out of range for this model")
+        if nbr.shape[0] == 0:
+            nbr = np.zeros(1, np.intc)
+            sh = np.zeros((1, 3))
+        cdef cnp.ndarray[double] e = np.zeros(n)
+        cdef cnp.ndarray[double, ndim=2] G = np.zeros((n if descriptors else 1, KG if KG else 1))
+        cdef cnp.ndarray[double, ndim=2] F = np.zeros((n if forces else 1, 3))
+        cdef cnp.ndarray[double, ndim=2] W = np.zeros((3, 3))
+        cdef cnp.ndarray[double, ndim=3] AW = np.zeros((n if atom_virial else 1, 3, 3))
+        cdef cnp.ndarray[double, ndim=2] gam
+        cdef const double *gp = NULL
+        if mode == MODE_BACKWARD:
+            gam = _c(gamma, np.float64).reshape(n, KG)
+            gp = &gam[0, 0]
+        cdef double rmin = 0.0
+        cdef int pair[2]
+        cdef int nt = get_num_threads()
+        cdef int rc
+        if n == 0:
+            return {"energies": e, "forces": np.zeros((0, 3)), "virial": W,
+                    "rmin": np.inf, "rmin_pair": (-1, -1)}
+        with nogil:
+            rc = snnp_cpu_compute(&self.m, n, &x[0, 0], &sp[0], &off[0], &nbr[0], &sh[0, 0], nt,
+                                  mode, gp, &e[0],
+                                  &G[0, 0] if descriptors else NULL,
+                                  &F[0, 0] if forces else NULL,
+                                  &W[0, 0] if virial else NULL,
+                                  &AW[0, 0, 0] if atom_virial else NULL,
+                                  &rmin, pair)
+        if rc != 0:
+            raise MemoryError("snnp kernel could not allocate its work buffers")
+        out = {"energies": e, "rmin": rmin, "rmin_pair": (pair[0], pair[1])}
+        if forces:
+            out["forces"] = F
+        if virial:
+            out["virial"] = W
+        if atom_virial:
+            out["atom_virial"] = AW
+        if descriptors:
+            out["G"] = G
+        return out
+
+
+def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms, double cutoff):
+    """Full neighbour list from a prepared cell list (see neighbors.h and snnp/neighbors.py).
+
+    Returns (offsets (N+1,) int64, neighbors (M,) int32, shifts (M,3) int32).
+    """
+    cdef cnp.ndarray[double, ndim=2] X = _c(xw, np.float64)
+    cdef cnp.ndarray[int, ndim=2] IM = _c(image, np.intc)
+    cdef cnp.ndarray[int, ndim=2] B = _c(bins, np.intc)
+    cdef cnp.ndarray[double, ndim=2] C = _c(cell, np.float64)
+    cdef cnp.ndarray[int] P = _c(pbc, np.intc)
+    cdef cnp.ndarray[int] NB = _c(nb, np.intc)
+    cdef cnp.ndarray[int] R = _c(reach, np.intc)
+    cdef cnp.ndarray[long long] BS = _c(bin_start, np.longlong)
+    cdef cnp.ndarray[int] BA = _c(bin_atoms, np.intc)
+    cdef int n = X.shape[0]
+    cdef snnp_cells c
+    cdef cnp.ndarray[long long] counts = np.zeros(n + 1, np.longlong)
+    cdef int i
+    if n == 0:
+        return counts, np.zeros(0, np.intc), np.zeros((0, 3), np.intc)
+    c.natoms = n
+    c.xw = &X[0, 0]
+    c.image = &IM[0, 0]
+    c.bin = &B[0, 0]
+    c.cell = &C[0, 0]
+    c.pbc = &P[0]
+    c.nb = &NB[0]
+    c.reach = &R[0]
+    c.bin_start = &BS[0]
+    c.bin_atoms = &BA[0]
+    c.cutoff = cutoff
+    cdef int nt = get_num_threads()
+    with nogil:
+        for i in prange(n, num_threads=nt, schedule="dynamic", chunksize=64):
+            counts[i + 1] = snnp_cells_visit(&c, i, NULL, NULL)
+    offsets = np.cumsum(counts)
+    cdef cnp.ndarray[long long] off = offsets
+    cdef long long total = off[n]
+    cdef cnp.ndarray[int] J = np.empty(max(total, 1), np.intc)
+    cdef cnp.ndarray[int, ndim=2] S = np.empty((max(total, 1), 3), np.intc)
+    with nogil:
+        for i in prange(n, num_threads=nt, schedule="dynamic", chunksize=64):
+            snnp_cells_visit(&c, i, &J[off[i]], &S[off[i], 0])
+    return offsets, J[:total], S[:total]

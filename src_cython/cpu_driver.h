@@ -1,0 +1,121 @@
+/* CPU front end of the shared kernels: OpenMP over atoms, one force buffer per thread.
+ * Thread 0 writes straight into the output; the others into private buffers summed at the end,
+ * in thread order, so a run is deterministic for a given thread count. */
+#ifndef SNNP_CPU_DRIVER_H
+#define SNNP_CPU_DRIVER_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <float.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "kernels.h"
+
+static int snnp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Returns 0 on success, -1 when memory could not be allocated.
+ * energies[N] always written; G_out[N*(K_r+K_a)], forces[3N], virial[9], atom_virial[9N] optional. */
+static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
+                            const long long *offsets, const int *nbr, const double *shift,
+                            int nthreads, int mode, const double *gamma,
+                            double *energies, double *G_out, double *forces, double *virial,
+                            double *atom_virial, double *rmin_out, int *pair_out)
+{
+    const int KG = m->K_r + m->K_a;
+    int max_nb = 0;
+    for (int i = 0; i < natoms; ++i) {
+        const long long c = offsets[i+1] - offsets[i];
+        if (c > max_nb) max_nb = (int)c;
+    }
+    if (nthreads < 1) nthreads = 1;
+#ifndef _OPENMP
+    nthreads = 1;
+#endif
+    if (nthreads > natoms && natoms > 0) nthreads = natoms;
+    const int per = snnp_scratch_per_neighbor(m);
+    double **fbuf = (double **)calloc((size_t)nthreads, sizeof(double *));
+    double *vbuf = (double *)calloc((size_t)nthreads * 9, sizeof(double));
+    double *rbuf = (double *)malloc((size_t)nthreads * sizeof(double));
+    int *ibuf = (int *)malloc((size_t)nthreads * 2 * sizeof(int));
+    int failed = (!fbuf || !vbuf || !rbuf || !ibuf);
+    if (forces && !failed) {
+        memset(forces, 0, sizeof(double) * 3 * (size_t)natoms);
+        fbuf[0] = forces;
+        for (int t = 1; t < nthreads; ++t) {
+            fbuf[t] = (double *)calloc(3 * (size_t)natoms, sizeof(double));
+            if (!fbuf[t]) failed = 1;
+        }
+    }
+    if (failed) goto done;
+
+    #pragma omp parallel num_threads(nthreads)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        double *scr = (double *)malloc(sizeof(double) * ((size_t)max_nb * per + 1));
+        int *iscr = (int *)malloc(sizeof(int) * (2 * (size_t)max_nb + 1));
+        double rmin = DBL_MAX;
+        int imin = -1, jmin = -1;
+        double *fb = forces ? fbuf[tid] : NULL;
+        double *vb = virial ? vbuf + 9 * tid : NULL;
+        if (!scr || !iscr) {
+            #pragma omp atomic write
+            failed = 1;
+        } else {
+            #pragma omp for schedule(dynamic, 32)
+            for (int i = 0; i < natoms; ++i) {
+                const long long o = offsets[i];
+                const double r0 = rmin;
+                int j0 = -1;
+                energies[i] = snnp_atom(m, i, x, species, nbr + o, shift ? shift + 3 * o : NULL,
+                                        (int)(offsets[i+1] - o), scr, iscr, mode,
+                                        gamma ? gamma + (size_t)KG * i : NULL,
+                                        G_out ? G_out + (size_t)KG * i : NULL, fb, vb,
+                                        atom_virial ? atom_virial + 9 * (size_t)i : NULL,
+                                        &rmin, &j0);
+                if (rmin < r0) { imin = i; jmin = j0; }
+            }
+        }
+        rbuf[tid] = rmin; ibuf[2*tid] = imin; ibuf[2*tid+1] = jmin;
+        free(scr); free(iscr);
+        if (forces && nthreads > 1) {
+            #pragma omp barrier
+            #pragma omp for schedule(static)
+            for (long long q = 0; q < 3 * (long long)natoms; ++q) {
+                double s = 0.0;
+                for (int t = 1; t < nthreads; ++t) s += fbuf[t][q];
+                forces[q] += s;
+            }
+        }
+    }
+    if (virial) {
+        for (int q = 0; q < 9; ++q) {
+            double s = 0.0;
+            for (int t = 0; t < nthreads; ++t) s += vbuf[9*t + q];
+            virial[q] = s;
+        }
+    }
+    {
+        double rmin = DBL_MAX;
+        int imin = -1, jmin = -1;
+        for (int t = 0; t < nthreads; ++t)
+            if (rbuf[t] < rmin) { rmin = rbuf[t]; imin = ibuf[2*t]; jmin = ibuf[2*t+1]; }
+        *rmin_out = rmin; pair_out[0] = imin; pair_out[1] = jmin;
+    }
+done:
+    if (fbuf) for (int t = 1; t < nthreads; ++t) free(fbuf[t]);
+    free(fbuf); free(vbuf); free(rbuf); free(ibuf);
+    return failed ? -1 : 0;
+}
+
+#endif

@@ -1,0 +1,233 @@
+/* snnp shared kernels: plain C, one source for the CPU (Cython + OpenMP), GPU (CuPy RawModule)
+ * and LAMMPS front ends.  The maths is in docs/theory.md; notation follows DESIGN section 2.
+ *
+ * A front end defines, before including this header:
+ *   SNNP_FN        function qualifier (default: static inline; CUDA: __device__ inline)
+ *   SNNP_ADD(p, v) scatter-add into a force buffer (default: *(p) += (v); CUDA: atomicAdd)
+ *
+ * Splines.  Every spline lives in a "block": one uniform knot grid shared by K splines (a filter
+ * bank shares its grid, so locating the interval is paid once for all K filters).  A block
+ * with n intervals stores, per interval and per spline, the cubic c0 + c1 u + c2 u^2 + c3 u^3 in
+ * the local coordinate u = (x - x_i)/h in [0, 1), then per spline (y_0, d_0, y_N, d_N) for the
+ * linear continuation outside the knots (LAMMPS meam/spline does the same).
+ */
+#ifndef SNNP_KERNELS_H
+#define SNNP_KERNELS_H
+
+#include <math.h>
+
+#ifndef SNNP_FN
+#define SNNP_FN static inline
+#endif
+#ifndef SNNP_ADD
+#define SNNP_ADD(p, v) (*(p) += (v))
+#endif
+
+typedef struct {
+    int n_species;
+    int K_r;             /* radial filters per neighbour species          */
+    int K_a;             /* angular filters (f_k, g_k)                   */
+    double cutoff;       /* global cutoff: pairs with r < cutoff interact  */
+    /* spline blocks */
+    const double *blk_x0, *blk_h, *blk_invh;
+    const int *blk_nint;
+    const long long *blk_off;
+    const double *coef;
+    /* block tables, -1 where absent */
+    const int *phi_blk;  /* [ns*ns] pair term, by unordered species pair  */
+    const int *rho_blk;  /* [ns]    radial filters, by neighbour species   */
+    const int *f_blk;    /* [ns]    angular radial parts, by neighbour     */
+    const int *g_blk;    /* [ns*ns] angular parts, by neighbour pair       */
+    const int *U_blk;    /* [ns]    spline embedding, by centre species    */
+    const double *U0;    /* [ns]    U(0), subtracted so an isolated atom has zero energy */
+} snnp_model;
+
+/* Value and slope of the K splines of block b at x. */
+SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d)
+{
+    const double invh = m->blk_invh[b];
+    const int n = m->blk_nint[b];
+    const double *c = m->coef + m->blk_off[b];
+    const double t = (x - m->blk_x0[b]) * invh;
+    if (t > 0.0 && t < (double)n) {
+        int i = (int)t;
+        if (i >= n) i = n - 1;
+        const double u = t - (double)i;
+        const double *q = c + (long long)i * K * 4;
+        for (int k = 0; k < K; ++k, q += 4) {
+            v[k] = q[0] + u * (q[1] + u * (q[2] + u * q[3]));
+            d[k] = (q[1] + u * (2.0 * q[2] + 3.0 * u * q[3])) * invh;
+        }
+    } else {
+        const double *e = c + (long long)n * K * 4;
+        if (t <= 0.0) {
+            const double dx = x - m->blk_x0[b];
+            for (int k = 0; k < K; ++k) { v[k] = e[4*k] + e[4*k+1] * dx; d[k] = e[4*k+1]; }
+        } else {
+            const double dx = (t - (double)n) * m->blk_h[b];
+            for (int k = 0; k < K; ++k) { v[k] = e[4*k+2] + e[4*k+3] * dx; d[k] = e[4*k+3]; }
+        }
+    }
+}
+
+/* Scratch doubles needed per neighbour slot by snnp_atom. */
+SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
+{
+    return 10 + 6 * m->K_a + m->K_r;
+}
+
+enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2 };
+
+/* One atom i: filters G_i, embedding, and (if f != NULL) the forces of its energy e_i.
+ *
+ *   neighbours  nbr[0..nlisted-1] with Cartesian image shifts shift[3*a] (NULL: no shifts, as in
+ *               LAMMPS where ghosts carry their own positions); pairs with r >= cutoff are skipped.
+ *   mode        SNNP_FULL: embed with the spline U in C;  SNNP_DESCRIPTORS: only G_i and the
+ *               pair energy;  SNNP_BACKWARD: take dE/dG_i from gamma (embedding done elsewhere).
+ *   G_out       [K_r + K_a] or NULL;   gamma [K_r + K_a] used in SNNP_BACKWARD
+ *   f           force buffer [3*natoms] (scatter into i and its neighbours), or NULL
+ *   vir         9 doubles, accumulates sum over bonds of dE/dr_ij (x) r_ij (row-major), or NULL
+ *   avir        9 doubles for this atom's own share of the virial (overwritten), or NULL
+ *   rmin, jmin  running minimum pair distance seen (for the short-distance check)
+ * Returns e_i: half of each pair term plus (FULL mode) U(n_i) - U(0).
+ *
+ * Each neighbour slot a accumulates dE/dd_a for d_a = x_j - x_i in a scalar part along u_a and
+ * per-filter vectors, so the triplet loop is traversed once (LAMMPS traverses it twice).
+ */
+SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int *species,
+                         const int *nbr, const double *shift, int nlisted,
+                         double *scr, int *iscr, int mode, const double *gamma,
+                         double *G_out, double *f, double *vir, double *avir,
+                         double *rmin, int *jmin)
+{
+    const int ns = m->n_species, Kr = m->K_r, Ka = m->K_a, KG = Kr + Ka;
+    const int si = species[i];
+    const double rc2 = m->cutoff * m->cutoff;
+    const int per = snnp_scratch_per_neighbor(m);
+    const double xi0 = x[3*i], xi1 = x[3*i+1], xi2 = x[3*i+2];
+    double G[64], dG[64];          /* K_r + K_a <= 64, checked by the front ends */
+    double epair = 0.0;
+    for (int k = 0; k < KG; ++k) G[k] = 0.0;
+
+    /* scratch layout, slot a: d[3] u[3] r invr phip radial | f[Ka] fp[Ka] alpha[Ka] beta[3Ka] rhop[Kr] */
+    int nn = 0;
+    for (int a = 0; a < nlisted; ++a) {
+        const int j = nbr[a];
+        double d0 = x[3*j] - xi0, d1 = x[3*j+1] - xi1, d2 = x[3*j+2] - xi2;
+        if (shift) { d0 += shift[3*a]; d1 += shift[3*a+1]; d2 += shift[3*a+2]; }
+        const double r2 = d0*d0 + d1*d1 + d2*d2;
+        if (r2 >= rc2) continue;
+        const double r = sqrt(r2);
+        if (r < *rmin) { *rmin = r; *jmin = j; }
+        const int sj = species[j];
+        double *s = scr + (long long)nn * per;
+        const double invr = 1.0 / r;
+        s[0] = d0; s[1] = d1; s[2] = d2;
+        s[3] = d0 * invr; s[4] = d1 * invr; s[5] = d2 * invr;
+        s[6] = r; s[7] = invr; s[8] = 0.0; s[9] = 0.0;
+        double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+        iscr[2*nn] = j; iscr[2*nn+1] = sj;
+        const int pb = m->phi_blk[si*ns + sj];
+        if (pb >= 0) {
+            double v, dv;
+            snnp_spline_eval(m, pb, 1, r, &v, &dv);
+            epair += 0.5 * v;
+            s[8] = 0.5 * dv;
+        }
+        if (Kr > 0) {
+            double rv[64];
+            snnp_spline_eval(m, m->rho_blk[sj], Kr, r, rv, rhop);
+            for (int k = 0; k < Kr; ++k) G[k] += rv[k];
+        }
+        if (Ka > 0) {
+            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, fp);
+            for (int k = 0; k < Ka; ++k) { alpha[k] = 0.0; beta[3*k] = beta[3*k+1] = beta[3*k+2] = 0.0; }
+        }
+        ++nn;
+    }
+
+    /* triplets j < l: A_k += f_k(r_ij) f_k(r_il) g_k(cos), with dA_k/dd accumulated per slot */
+    if (Ka > 0) {
+        double gv[64], gd[64];
+        for (int a = 1; a < nn; ++a) {
+            double *sa = scr + (long long)a * per;
+            const double *ua = sa + 3;
+            const double inva = sa[7];
+            const double *fa = sa + 10, *fpa = fa + Ka;
+            double *alpha_a = sa + 10 + 2*Ka, *beta_a = alpha_a + Ka;
+            const int *grow = m->g_blk + iscr[2*a+1] * ns;
+            for (int b = 0; b < a; ++b) {
+                double *sb = scr + (long long)b * per;
+                const double *ub = sb + 3;
+                const double invb = sb[7];
+                const double *fb = sb + 10, *fpb = fb + Ka;
+                double *alpha_b = sb + 10 + 2*Ka, *beta_b = alpha_b + Ka;
+                const double c = ua[0]*ub[0] + ua[1]*ub[1] + ua[2]*ub[2];
+                snnp_spline_eval(m, grow[iscr[2*b+1]], Ka, c, gv, gd);
+                for (int k = 0; k < Ka; ++k) {
+                    const double ff = fa[k] * fb[k];
+                    const double t = ff * gd[k];          /* d/dcos */
+                    G[Kr + k] += ff * gv[k];
+                    /* dcos/dd_a = (u_b - c u_a)/r_a */
+                    alpha_a[k] += fpa[k] * fb[k] * gv[k] - t * c * inva;
+                    alpha_b[k] += fa[k] * fpb[k] * gv[k] - t * c * invb;
+                    const double ta = t * inva, tb = t * invb;
+                    beta_a[3*k]   += ta * ub[0]; beta_a[3*k+1] += ta * ub[1]; beta_a[3*k+2] += ta * ub[2];
+                    beta_b[3*k]   += tb * ua[0]; beta_b[3*k+1] += tb * ua[1]; beta_b[3*k+2] += tb * ua[2];
+                }
+            }
+        }
+    }
+
+    /* embedding */
+    double e = epair;
+    if (G_out) for (int k = 0; k < KG; ++k) G_out[k] = G[k];
+    if (mode == SNNP_DESCRIPTORS) return e;
+    if (mode == SNNP_BACKWARD) {
+        for (int k = 0; k < KG; ++k) dG[k] = gamma[k];
+    } else {
+        for (int k = 0; k < KG; ++k) dG[k] = 0.0;
+        const int ub = m->U_blk[si];
+        if (ub >= 0) {
+            /* spline embedding acts on the density n_i = R_i1 + A_i1 (the LAMMPS meam/spline rho) */
+            const double n = (Kr > 0 ? G[0] : 0.0) + (Ka > 0 ? G[Kr] : 0.0);
+            double U, dU;
+            snnp_spline_eval(m, ub, 1, n, &U, &dU);
+            e += U - m->U0[si];
+            if (Kr > 0) dG[0] = dU;
+            if (Ka > 0) dG[Kr] = dU;
+        }
+    }
+    if (!f && !vir && !avir) return e;
+
+    /* forces: dE/dd_a = (phi'/2 + sum_k dG_Rk rho'_k + sum_k dG_Ak alpha_k) u_a + sum_k dG_Ak beta_k */
+    double fi0 = 0.0, fi1 = 0.0, fi2 = 0.0;
+    double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int a = 0; a < nn; ++a) {
+        const double *s = scr + (long long)a * per;
+        const double *fv = s + 10, *alpha = fv + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+        double radial = s[8];
+        for (int k = 0; k < Kr; ++k) radial += dG[k] * rhop[k];
+        double g0 = 0.0, g1 = 0.0, g2 = 0.0;
+        for (int k = 0; k < Ka; ++k) {
+            const double gk = dG[Kr + k];
+            radial += gk * alpha[k];
+            g0 += gk * beta[3*k]; g1 += gk * beta[3*k+1]; g2 += gk * beta[3*k+2];
+        }
+        g0 += radial * s[3]; g1 += radial * s[4]; g2 += radial * s[5];
+        fi0 += g0; fi1 += g1; fi2 += g2;
+        if (f) {
+            const int j = iscr[2*a];
+            SNNP_ADD(&f[3*j], -g0); SNNP_ADD(&f[3*j+1], -g1); SNNP_ADD(&f[3*j+2], -g2);
+        }
+        w[0] += g0 * s[0]; w[1] += g0 * s[1]; w[2] += g0 * s[2];
+        w[3] += g1 * s[0]; w[4] += g1 * s[1]; w[5] += g1 * s[2];
+        w[6] += g2 * s[0]; w[7] += g2 * s[1]; w[8] += g2 * s[2];
+    }
+    if (f) { SNNP_ADD(&f[3*i], fi0); SNNP_ADD(&f[3*i+1], fi1); SNNP_ADD(&f[3*i+2], fi2); }
+    if (vir) for (int q = 0; q < 9; ++q) vir[q] += w[q];
+    if (avir) for (int q = 0; q < 9; ++q) avir[q] = w[q];
+    return e;
+}
+
+#endif /* SNNP_KERNELS_H */
