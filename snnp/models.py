@@ -9,6 +9,7 @@ shared C kernels; this module holds the splines, packs them into the kernels' bl
 turns kernel output into energies, forces and stress (ASE conventions, docs/conventions.md).
 """
 import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
 
 from . import _kernels
 from .neighbors import NeighborList, check_geometry
@@ -77,12 +78,29 @@ class Model:
         lookup = {s: k for k, s in enumerate(self.species)}
         symbols = list(symbols)
         idx = np.fromiter((lookup.get(s, -1) for s in symbols), dtype=np.intc, count=len(symbols))
+        self._raise_unknown(idx, symbols)
+        return idx
+
+    def _atoms_species(self, atoms):
+        """Species indices of an ASE Atoms through its atomic numbers (no per-atom Python)."""
+        if getattr(self, "_z_species", None) is None:
+            lut = np.full(len(chemical_symbols), -1, dtype=np.intc)
+            for k, s in enumerate(self.species):
+                if s in atomic_numbers:
+                    lut[atomic_numbers[s]] = k
+            self._z_species = lut
+        numbers = atoms.numbers
+        idx = self._z_species[np.clip(numbers, 0, len(chemical_symbols) - 1)]
+        if idx.min(initial=0) < 0:
+            self._raise_unknown(idx, atoms.get_chemical_symbols())
+        return idx
+
+    def _raise_unknown(self, idx, symbols):
         bad = np.flatnonzero(idx < 0)
         if bad.size:
             unknown = sorted({symbols[k] for k in bad})
             raise ValueError(f"the model knows only {self.species}; the structure contains "
                              f"{', '.join(unknown)} (first at atom {bad[0]})")
-        return idx
 
     # -- evaluation ------------------------------------------------------------------------
     def invalidate(self):
@@ -103,7 +121,7 @@ class Model:
         one with a Verlet skin).  Returns a dict in ASE units and sign conventions.
         """
         positions, cell, pbc = check_geometry(atoms.get_positions(), atoms.cell.array, atoms.pbc)
-        species = self.species_indices(atoms.get_chemical_symbols())
+        species = self._atoms_species(atoms)
         if neighbors is None:
             neighbors = NeighborList(self.cutoff)
         elif neighbors.cutoff != self.cutoff:

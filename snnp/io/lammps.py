@@ -123,11 +123,11 @@ def read_meam_spline(path, species=None):
 def _write_spline(fh, s, new_format):
     if new_format:
         fh.write("spline3eq\n")
-    fh.write(f"{s.n_knots}\n{s.d0!r} {s.dN!r}\n")
+    fh.write(f"{s.n_knots}\n{float(s.d0)!r} {float(s.dN)!r}\n")
     if not new_format:
         fh.write("1 0 1 0\n")
     for x, y, y2 in zip(s.knots, s.values, s.second_derivatives()):
-        fh.write(f"{x!r} {y!r} {y2!r}\n")
+        fh.write(f"{float(x)!r} {float(y)!r} {float(y2)!r}\n")
 
 
 def write_meam_spline(path, species, phi, rho, U, f, g, format="new", comment=None):
