@@ -206,24 +206,34 @@ class SplineMEAM(Model):
     ``rho``, ``U`` and ``f`` are lists with one Spline per species.
     """
 
-    def __init__(self, species, phi, rho, U, f, g, e0=None):
+    def __init__(self, species, phi, rho, U, f=None, g=None, e0=None):
         super().__init__(species, e0)
         n = self.n_species
         pairs = [(a, b) for a in range(n) for b in range(a, n)]
+        if (f is None) != (g is None):
+            raise ValueError("give both f and g (angular term) or neither (EAM limit)")
         self.phi = {p: _as_spline(phi, p, "phi") for p in pairs}
-        self.g = {p: _as_spline(g, p, "g") for p in pairs}
+        self.g = None if g is None else {p: _as_spline(g, p, "g") for p in pairs}
         for name, lst in (("rho", rho), ("U", U), ("f", f)):
+            if lst is None:
+                continue
             if len(lst) != n:
                 raise ValueError(f"{name} needs one spline per species ({n}), got {len(lst)}")
             for s in lst:
                 if not isinstance(s, Spline):
                     raise TypeError(f"{name} entries must be snnp.Spline objects, got {type(s)}")
-        self.rho, self.U, self.f = list(rho), list(U), list(f)
+        self.rho, self.U = list(rho), list(U)
+        self.f = None if f is None else list(f)
+
+    @property
+    def has_angular(self):
+        """False in the EAM limit (no f and g): the triplet loop is skipped entirely."""
+        return self.f is not None
 
     # -- geometry of the potential -----------------------------------------------------------
     @property
     def radial_splines(self):
-        return list(self.phi.values()) + self.rho + self.f
+        return list(self.phi.values()) + self.rho + (self.f or [])
 
     @property
     def cutoff(self):
@@ -237,22 +247,27 @@ class SplineMEAM(Model):
 
     @property
     def n_params(self):
-        return sum(s.params.size for s in self.radial_splines + self.U + list(self.g.values()))
+        g = list(self.g.values()) if self.has_angular else []
+        return sum(s.params.size for s in self.radial_splines + self.U + g)
 
     def _tables(self):
         n = self.n_species
         pairs = list(self.phi)
-        blocks = ([[self.phi[p]] for p in pairs] + [[s] for s in self.rho] + [[s] for s in self.f]
-                  + [[self.g[p]] for p in pairs] + [[s] for s in self.U])
         npair = len(pairs)
+        angular = self.has_angular
+        blocks = [[self.phi[p]] for p in pairs] + [[s] for s in self.rho] + [[s] for s in self.U]
+        if angular:
+            blocks += [[s] for s in self.f] + [[self.g[p]] for p in pairs]
         x0, h, nint, off, coef = _pack(blocks)
-        base_rho, base_f, base_g, base_U = npair, npair + n, npair + 2 * n, 2 * npair + 2 * n
+        base_rho, base_U, base_f, base_g = npair, npair + n, npair + 2 * n, npair + 3 * n
         pidx = np.array([[pair_index(a, b, n) for b in range(n)] for a in range(n)]).ravel()
-        phi_blk, g_blk = pidx, base_g + pidx
+        none = np.full(n * n, -1)
         U0 = np.array([float(u(0.0)) for u in self.U])
-        return _kernels.Tables(n, 1, 1, self.cutoff, x0, h, nint, off, coef, phi_blk,
-                               np.arange(base_rho, base_rho + n), np.arange(base_f, base_f + n),
-                               g_blk, np.arange(base_U, base_U + n), U0)
+        return _kernels.Tables(n, 1, int(angular), self.cutoff, x0, h, nint, off, coef, pidx,
+                               np.arange(base_rho, base_rho + n),
+                               np.arange(base_f, base_f + n) if angular else none[:n],
+                               base_g + pidx if angular else none,
+                               np.arange(base_U, base_U + n), U0)
 
     # -- LAMMPS files ------------------------------------------------------------------------
     @classmethod
@@ -272,7 +287,12 @@ class SplineMEAM(Model):
         if np.any(self.e0 != 0):
             raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; "
                              "this model has e0 = " + str(self.e0.tolist()))
-        write_meam_spline(path, self.species, self.phi, self.rho, self.U, self.f, self.g,
+        f, g = self.f, self.g
+        if not self.has_angular:       # EAM limit: LAMMPS still wants f and g, zero them
+            zero = Spline(-1.0, 1.0, [0.0, 0.0])
+            f = [Spline(s.x0, s.x1, [0.0, 0.0]) for s in self.rho]
+            g = {p: zero for p in self.phi}
+        write_meam_spline(path, self.species, self.phi, self.rho, self.U, f, g,
                           format=format, comment=comment)
 
     # -- model files -------------------------------------------------------------------------
@@ -285,8 +305,8 @@ class SplineMEAM(Model):
             "phi": {pk(p): _spline_dict(s) for p, s in self.phi.items()},
             "rho": [_spline_dict(s) for s in self.rho],
             "U": [_spline_dict(s) for s in self.U],
-            "f": [_spline_dict(s) for s in self.f],
-            "g": {pk(p): _spline_dict(s) for p, s in self.g.items()},
+            "f": None if self.f is None else [_spline_dict(s) for s in self.f],
+            "g": None if self.g is None else {pk(p): _spline_dict(s) for p, s in self.g.items()},
         }
 
     @classmethod
@@ -301,8 +321,9 @@ class SplineMEAM(Model):
                 out[(min(a, b), max(a, b))] = _spline_from_dict(v)
             return out
         return cls(species, pairs(d["phi"]), [_spline_from_dict(v) for v in d["rho"]],
-                   [_spline_from_dict(v) for v in d["U"]], [_spline_from_dict(v) for v in d["f"]],
-                   pairs(d["g"]), e0=d.get("e0"))
+                   [_spline_from_dict(v) for v in d["U"]],
+                   None if d["f"] is None else [_spline_from_dict(v) for v in d["f"]],
+                   None if d["g"] is None else pairs(d["g"]), e0=d.get("e0"))
 
 
 def _as_spline(mapping, key, name):
