@@ -29,6 +29,7 @@ cdef extern from "kernels.h":
 
 cdef extern from "cpu_driver.h" nogil:
     int snnp_max_threads()
+    int snnp_threads_for(int nthreads, long long natoms)
     int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
                          const long long *offsets, const int *nbr, const double *shift,
                          int nthreads, int mode, const double *gamma,
@@ -226,7 +227,7 @@ def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms,
     c.bin_start = &BS[0]
     c.bin_atoms = &BA[0]
     c.cutoff = cutoff
-    cdef int nt = get_num_threads()
+    cdef int nt = snnp_threads_for(get_num_threads(), n)
     with nogil:
         for i in prange(n, num_threads=nt, schedule="dynamic", chunksize=64):
             counts[i + 1] = snnp_cells_visit(&c, i, NULL, NULL)

@@ -12,6 +12,17 @@
 #endif
 #include "kernels.h"
 
+/* Below this many atoms per thread a parallel region costs more than it saves (and on a
+ * loaded machine one descheduled thread stalls every barrier), so fewer threads are used. */
+#define SNNP_MIN_ATOMS_PER_THREAD 256
+
+static int snnp_threads_for(int nthreads, long long natoms)
+{
+    const long long cap = natoms / SNNP_MIN_ATOMS_PER_THREAD;
+    if (nthreads > cap) nthreads = (int)(cap > 1 ? cap : 1);
+    return nthreads < 1 ? 1 : nthreads;
+}
+
 static int snnp_max_threads(void)
 {
 #ifdef _OPENMP
@@ -35,11 +46,10 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
         const long long c = offsets[i+1] - offsets[i];
         if (c > max_nb) max_nb = (int)c;
     }
-    if (nthreads < 1) nthreads = 1;
+    nthreads = snnp_threads_for(nthreads, natoms);
 #ifndef _OPENMP
     nthreads = 1;
 #endif
-    if (nthreads > natoms && natoms > 0) nthreads = natoms;
     const int per = snnp_scratch_per_neighbor(m);
     double **fbuf = (double **)calloc((size_t)nthreads, sizeof(double *));
     double *vbuf = (double *)calloc((size_t)nthreads * 9, sizeof(double));

@@ -68,7 +68,7 @@ def test_full_list_equals_brute_force(name, cutoff):
 
 
 def test_list_is_symmetric_and_independent_of_threads():
-    atoms = _rattled(bulk("Si", "diamond", a=5.431, cubic=True).repeat(3))
+    atoms = _rattled(bulk("Si", "diamond", a=5.431, cubic=True).repeat(5))     # 1000 atoms
     lists = []
     for threads in (1, 2):
         snnp.set_num_threads(threads)
