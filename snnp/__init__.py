@@ -1,17 +1,20 @@
 """snnp: spline-based interatomic potentials, from spline-MEAM to spline neural networks.
 
-Public entry points: ``SplineMEAM`` (rung 0, LAMMPS ``meam/spline``), ``SNNPCalculator`` (ASE),
+Public entry points: the ladder ``SplineMEAM`` (rung 0, LAMMPS ``meam/spline``), ``SplineMEAMNN``
+(rung 1), ``SNNP`` (rung 2) and ``presets()``; ``SNNPCalculator`` (ASE),
 ``load`` (model files), ``show_config`` / ``set_num_threads`` (compiled kernels).
 """
 __version__ = "0.1.0"
 
 from . import _kernels
 from .calculator import SNNPCalculator
-from .models import Model, SplineMEAM
+from .embedding import MLPEmbedding
+from .filters import FilterBank
+from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
 from .splines import Spline
 
-__all__ = ["SplineMEAM", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
+__all__ = ["SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
            "load", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 

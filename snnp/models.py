@@ -1,21 +1,25 @@
-"""The model ladder.  Rung 0, ``SplineMEAM``, is the LAMMPS ``meam/spline`` form.
+"""The model ladder: one class hierarchy from spline-MEAM to the spline neural-network potential.
 
 Every model computes, for atom i of species a with neighbours j (species b) within the cutoff,
 
-    e_i = 1/2 sum_j phi_ab(r_ij) + eps_a(G_i) + e0_a,   G_i = [R_i1..R_iKr, A_i1..A_iKa]
+    e_i = 1/2 sum_j phi_ab(r_ij) + eps_a(G_i) + e0_a,    G_i = [R_i1..R_iKr, A_i1..A_iKa]
 
-with radial filters R and angular filters A (docs/theory.md).  All of it is evaluated by the
-shared C kernels; this module holds the splines, packs them into the kernels' block tables and
-turns kernel output into energies, forces and stress (ASE conventions, docs/conventions.md).
+from three parts (docs/theory.md): an optional pair term phi, a ``FilterBank`` giving G_i, and an
+embedding eps: a spline U of the density n_i = R_i1 + A_i1 (rung 0, ``SplineMEAM``), U plus a
+small MLP of G_i (rung 1, ``SplineMEAMNN``), or an MLP alone (rung 2, ``SNNP``).  All of it runs
+in the shared C kernels; this module holds the parameters, packs them for the kernels and turns
+kernel output into energies, forces and stress (ASE conventions, docs/conventions.md).
 """
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from . import _kernels
+from .embedding import MLPEmbedding
+from .filters import FilterBank, pair_keys
 from .neighbors import NeighborList, check_geometry
 from .splines import Spline
 
-__all__ = ["Model", "SplineMEAM", "pair_index"]
+__all__ = ["Model", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "pair_index"]
 
 
 def pair_index(a, b, n):
@@ -30,9 +34,6 @@ def _pack(blocks):
     pos = 0
     for splines in blocks:
         first = splines[0]
-        for s in splines[1:]:
-            if (s.x0, s.x1, s.n_knots) != (first.x0, first.x1, first.n_knots):
-                raise ValueError("splines of one filter bank must share their knot grid")
         C = np.stack([s.coefficients() for s in splines], axis=1)            # (n-1, K, 4)
         ext = np.array([[s.values[0], s.d0, s.values[-1], s.dN] for s in splines])
         data = np.concatenate([C.ravel(), ext.ravel()])
@@ -46,33 +47,100 @@ def _pack(blocks):
     return np.array(x0, float), np.array(h, float), np.array(nint), np.array(off), coef
 
 
-class Model:
-    """Shared behaviour of every rung: species handling, evaluation, ASE and file glue.
+def _voigt(s):
+    """3x3 (or N x 3 x 3) tensor to Voigt order xx yy zz yz xz xy."""
+    return np.stack([s[..., 0, 0], s[..., 1, 1], s[..., 2, 2],
+                     s[..., 1, 2], s[..., 0, 2], s[..., 0, 1]], axis=-1)
 
-    Subclasses provide ``_tables()`` (the packed kernel tables), ``cutoff``, ``inner_cutoff``
-    (shortest distance the radial splines describe), ``to_dict`` / ``_from_dict`` and
-    ``n_params``.
+
+class Model:
+    """One rung of the ladder: pair term + filter bank + embedding (spline U and/or MLP) + e0.
+
+    Subclasses fix which embedding parts exist; the evaluation, files and calculator are shared.
     """
 
-    def __init__(self, species, e0=None):
+    #: which embedding parts the class requires: "U", "mlp" or both
+    embedding_parts = ()
+
+    def __init__(self, species, filters, pair=None, U=None, mlp=None, e0=None):
         species = [str(s) for s in species]
         if not species:
             raise ValueError("a model needs at least one species")
         if len(set(species)) != len(species):
             raise ValueError(f"species must be distinct, got {species}")
         self.species = species
-        self.e0 = np.zeros(len(species)) if e0 is None else np.array(e0, dtype=float)
-        if self.e0.shape != (len(species),):
-            raise ValueError(f"e0 needs one value per species ({len(species)}), got {self.e0.shape}")
+        n = len(species)
+        if not isinstance(filters, FilterBank) or filters.species != species:
+            raise ValueError("filters must be a FilterBank over the model's species")
+        self.filters = filters
+        self.pair = None
+        if pair is not None:
+            self.pair = {}
+            for key in pair_keys(n):
+                s = pair.get(key, pair.get(key[::-1]))
+                if not isinstance(s, Spline):
+                    raise ValueError(f"pair term has no spline for species pair {key}")
+                self.pair[key] = s
+            if filters.pinned and any(s.values[-1] != 0 or s.dN != 0 for s in self.pair.values()):
+                raise ValueError("pinned models need pair splines ending with value 0, slope 0")
+        for part, value in (("U", U), ("mlp", mlp)):
+            if (part in self.embedding_parts) != (value is not None):
+                need = "needs" if part in self.embedding_parts else "takes no"
+                raise ValueError(f"{type(self).__name__} {need} {part!r} embedding part")
+        if U is not None:
+            if len(U) != n or not all(isinstance(s, Spline) for s in U):
+                raise ValueError(f"U needs one Spline per species ({n})")
+            if filters.n_radial < 1:
+                raise ValueError("the spline embedding U needs at least one radial filter")
+        self.U = None if U is None else list(U)
+        if mlp is not None and (mlp.n_species != n or mlp.n_inputs != filters.n_filters):
+            raise ValueError(f"MLP must have {n} species and {filters.n_filters} inputs, "
+                             f"got {mlp.n_species} and {mlp.n_inputs}")
+        self.mlp = mlp
+        self.e0 = np.zeros(n) if e0 is None else np.array(e0, dtype=float)
+        if self.e0.shape != (n,):
+            raise ValueError(f"e0 needs one value per species ({n}), got {self.e0.shape}")
         #: raise when two atoms are closer than the radial splines' first knot
         self.check_short_distances = True
+        self.provenance = {}
         self._cached_tables = None
 
-    # -- species ---------------------------------------------------------------------------
+    # -- structure -------------------------------------------------------------------------
     @property
     def n_species(self):
         return len(self.species)
 
+    @property
+    def n_radial(self):
+        return self.filters.n_radial
+
+    @property
+    def n_angular(self):
+        return self.filters.n_angular
+
+    def _radial_splines(self):
+        return (list(self.pair.values()) if self.pair else []) + self.filters.radial_splines()
+
+    @property
+    def cutoff(self):
+        """The largest last knot of the pair and radial splines (LAMMPS's rule)."""
+        return max(s.x1 for s in self._radial_splines())
+
+    @property
+    def inner_cutoff(self):
+        """Shortest distance the radial splines describe (their smallest first knot)."""
+        return min(s.x0 for s in self._radial_splines())
+
+    @property
+    def n_params(self):
+        """Number of free parameters: splines (less pinned ends), MLP weights, e0."""
+        pinned = self.filters.pinned
+        pair = sum(s.params.size - (2 if pinned else 0) for s in (self.pair or {}).values())
+        U = sum(s.params.size for s in (self.U or []))
+        mlp = self.mlp.n_params if self.mlp is not None else 0
+        return pair + self.filters.n_params + U + mlp + self.n_species
+
+    # -- species ---------------------------------------------------------------------------
     def species_indices(self, symbols):
         """Map chemical symbols to species indices, with a clear error for unknown elements."""
         lookup = {s: k for k, s in enumerate(self.species)}
@@ -89,8 +157,7 @@ class Model:
                 if s in atomic_numbers:
                     lut[atomic_numbers[s]] = k
             self._z_species = lut
-        numbers = atoms.numbers
-        idx = self._z_species[np.clip(numbers, 0, len(chemical_symbols) - 1)]
+        idx = self._z_species[np.clip(atoms.numbers, 0, len(chemical_symbols) - 1)]
         if idx.min(initial=0) < 0:
             self._raise_unknown(idx, atoms.get_chemical_symbols())
         return idx
@@ -102,9 +169,9 @@ class Model:
             raise ValueError(f"the model knows only {self.species}; the structure contains "
                              f"{', '.join(unknown)} (first at atom {bad[0]})")
 
-    # -- evaluation ------------------------------------------------------------------------
+    # -- kernel tables ---------------------------------------------------------------------
     def invalidate(self):
-        """Call after changing splines in place so the kernel tables are rebuilt."""
+        """Call after changing parameters in place so the kernel tables are rebuilt."""
         self._cached_tables = None
 
     @property
@@ -113,13 +180,41 @@ class Model:
             self._cached_tables = self._tables()
         return self._cached_tables
 
-    def compute(self, atoms, properties=("energy", "forces", "stress"), neighbors=None):
-        """Energy, per-atom energies, forces, stress and per-atom stresses of an ASE Atoms.
+    def _block_layout(self):
+        """Blocks in kernel order and the index of each part's first block."""
+        n = self.n_species
+        pairs = pair_keys(n)
+        blocks, first = [], {}
+        if self.pair is not None:
+            first["pair"] = len(blocks)
+            blocks += [[self.pair[p]] for p in pairs]
+        first["rho"] = len(blocks)
+        blocks += self.filters.rho
+        if self.filters.f is not None:
+            first["f"] = len(blocks)
+            blocks += self.filters.f
+            first["g"] = len(blocks)
+            blocks += [self.filters.g[p] for p in pairs]
+        if self.U is not None:
+            first["U"] = len(blocks)
+            blocks += [[s] for s in self.U]
+        return blocks, first
 
-        ``properties`` may name energy, free_energy, energies, forces, stress, stresses.
-        ``neighbors`` is an optional ``NeighborList`` kept between calls (the calculator keeps
-        one with a Verlet skin).  Returns a dict in ASE units and sign conventions.
-        """
+    def _tables(self):
+        n = self.n_species
+        blocks, first = self._block_layout()
+        x0, h, nint, off, coef = _pack(blocks)
+        pidx = np.array([[pair_index(a, b, n) for b in range(n)] for a in range(n)]).ravel()
+        per_species = lambda part: (first[part] + np.arange(n)) if part in first else np.full(n, -1)
+        per_pair = lambda part: (first[part] + pidx) if part in first else np.full(n * n, -1)
+        U0 = np.array([float(u(0.0)) for u in self.U]) if self.U is not None else np.zeros(n)
+        return _kernels.Tables(n, self.n_radial, self.n_angular, self.cutoff, x0, h, nint, off,
+                               coef, per_pair("pair"), per_species("rho"), per_species("f"),
+                               per_pair("g"), per_species("U"), U0,
+                               mlp=self.mlp.kernel_spec() if self.mlp is not None else None)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _prepare(self, atoms, neighbors):
         positions, cell, pbc = check_geometry(atoms.get_positions(), atoms.cell.array, atoms.pbc)
         species = self._atoms_species(atoms)
         if neighbors is None:
@@ -127,16 +222,26 @@ class Model:
         elif neighbors.cutoff != self.cutoff:
             raise ValueError("neighbour list cutoff does not match the model cutoff")
         neighbors.update(positions, cell, pbc)
+        return positions, cell, species, neighbors
+
+    def compute(self, atoms, properties=("energy", "forces", "stress"), neighbors=None):
+        """Energy, per-atom energies, forces, stress and per-atom stresses of an ASE Atoms.
+
+        ``properties`` may name energy, free_energy, energies, forces, stress, stresses.
+        ``neighbors`` is an optional ``NeighborList`` kept between calls (the calculator keeps
+        one with a Verlet skin).  Returns a dict in ASE units and sign conventions.
+        """
+        positions, cell, species, nl = self._prepare(atoms, neighbors)
         want = set(properties)
         want_stress = bool(want & {"stress", "stresses"})
         volume = abs(np.linalg.det(cell))
         if want_stress and not volume > 1e-12:
             raise ValueError("stress needs a cell with nonzero volume; this structure's cell "
                              f"has volume {volume:.3g} A^3")
-        out = self.tables.compute(positions, species, neighbors.offsets, neighbors.neighbors,
-                                  neighbors.shift_vectors, forces="forces" in want,
-                                  virial=want_stress, atom_virial="stresses" in want)
-        self._check_distances(out, atoms)
+        out = self.tables.compute(positions, species, nl.offsets, nl.neighbors, nl.shift_vectors,
+                                  forces="forces" in want, virial=want_stress,
+                                  atom_virial="stresses" in want)
+        self._check_distances(out)
         energies = out["energies"] + self.e0[species]
         energy = float(energies.sum())
         results = {"energy": energy, "free_energy": energy, "energies": energies}
@@ -150,7 +255,22 @@ class Model:
             results["stresses"] = _voigt(0.5 * (AW + AW.transpose(0, 2, 1)) / volume)
         return results
 
-    def _check_distances(self, out, atoms):
+    def descriptors(self, atoms, neighbors=None):
+        """The filter values G_i (N, K_r + K_a) of every atom: what the embedding sees."""
+        positions, _, species, nl = self._prepare(atoms, neighbors)
+        out = self.tables.compute(positions, species, nl.offsets, nl.neighbors, nl.shift_vectors,
+                                  mode=_kernels.MODE_DESCRIPTORS, forces=False, virial=False,
+                                  descriptors=True)
+        self._check_distances(out)
+        return out["G"][:, :self.filters.n_filters]
+
+    def embedding_energy(self, G, species=0):
+        """Embedding energy eps(G) and its gradient for filter rows G of one species (or array)."""
+        G = np.atleast_2d(np.asarray(G, dtype=float))
+        sp = np.broadcast_to(np.asarray(species), (len(G),))
+        return self.tables.embed(sp, G)
+
+    def _check_distances(self, out):
         if self.check_short_distances and out["rmin"] < self.inner_cutoff:
             i, j = out["rmin_pair"]
             raise ValueError(
@@ -173,26 +293,45 @@ class Model:
         from .io.modelfile import save_model
         save_model(self, path, provenance=provenance)
 
+    def to_dict(self):
+        sp = self.species
+        return {
+            "species": sp,
+            "e0": self.e0.tolist(),
+            "pair": None if self.pair is None else
+            {f"{sp[a]}-{sp[b]}": s.to_dict() for (a, b), s in self.pair.items()},
+            "filters": self.filters.to_dict(),
+            "U": None if self.U is None else [s.to_dict() for s in self.U],
+            "mlp": None if self.mlp is None else self.mlp.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d):
+        species = d["species"]
+        idx = {s: k for k, s in enumerate(species)}
+        pair = None
+        if d.get("pair") is not None:
+            pair = {}
+            for key, v in d["pair"].items():
+                a, b = (idx[s] for s in key.split("-"))
+                pair[(min(a, b), max(a, b))] = Spline.from_dict(v)
+        model = Model.__new__(cls)
+        Model.__init__(model, species, FilterBank.from_dict(d["filters"], species), pair=pair,
+                       U=None if d.get("U") is None else [Spline.from_dict(v) for v in d["U"]],
+                       mlp=None if d.get("mlp") is None else MLPEmbedding.from_dict(d["mlp"]),
+                       e0=d.get("e0"))
+        return model
+
+    def copy(self):
+        return type(self).from_dict(self.to_dict())
+
     def __eq__(self, other):
-        return type(self) is type(other) and _deep_equal(self.to_dict(), other.to_dict())
+        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
     def __repr__(self):
-        return (f"{type(self).__name__}(species={self.species}, cutoff={self.cutoff:.4g}, "
-                f"n_params={self.n_params})")
-
-
-def _voigt(s):
-    """3x3 (or N x 3 x 3) tensor to Voigt order xx yy zz yz xz xy."""
-    return np.stack([s[..., 0, 0], s[..., 1, 1], s[..., 2, 2],
-                     s[..., 1, 2], s[..., 0, 2], s[..., 0, 1]], axis=-1)
-
-
-def _deep_equal(a, b):
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_deep_equal, a, b))
-    return a == b
+        return (f"{type(self).__name__}(species={self.species}, filters={self.n_radial}+"
+                f"{self.n_angular}, mlp={self.mlp.widths if self.mlp else None}, "
+                f"cutoff={self.cutoff:.4g}, n_params={self.n_params})")
 
 
 class SplineMEAM(Model):
@@ -203,73 +342,45 @@ class SplineMEAM(Model):
 
     for centre species a and neighbour species b, c (the multi-element form of Zhang and
     Trinkle).  ``phi`` and ``g`` are dicts keyed by species-index pairs (a, b) with a <= b;
-    ``rho``, ``U`` and ``f`` are lists with one Spline per species.
+    ``rho``, ``U`` and ``f`` are lists with one Spline per species.  ``f = g = None`` is the
+    embedded-atom method (no triplet loop).  Splines read from files keep their ends
+    (``pinned=False``); new models pin radial splines to zero at the cutoff.
     """
 
-    def __init__(self, species, phi, rho, U, f=None, g=None, e0=None):
-        super().__init__(species, e0)
-        n = self.n_species
-        pairs = [(a, b) for a in range(n) for b in range(a, n)]
+    embedding_parts = ("U",)
+
+    def __init__(self, species, phi, rho, U, f=None, g=None, e0=None, pinned=False):
+        n = len(species)
         if (f is None) != (g is None):
             raise ValueError("give both f and g (angular term) or neither (EAM limit)")
-        self.phi = {p: _as_spline(phi, p, "phi") for p in pairs}
-        self.g = None if g is None else {p: _as_spline(g, p, "g") for p in pairs}
         for name, lst in (("rho", rho), ("U", U), ("f", f)):
-            if lst is None:
-                continue
-            if len(lst) != n:
+            if lst is not None and len(lst) != n:
                 raise ValueError(f"{name} needs one spline per species ({n}), got {len(lst)}")
-            for s in lst:
-                if not isinstance(s, Spline):
-                    raise TypeError(f"{name} entries must be snnp.Spline objects, got {type(s)}")
-        self.rho, self.U = list(rho), list(U)
-        self.f = None if f is None else list(f)
+        bank = FilterBank(species, [[s] for s in rho], None if f is None else [[s] for s in f],
+                          None if g is None else {k: [s] for k, s in g.items()}, pinned=pinned)
+        super().__init__(species, bank, pair=phi, U=U, e0=e0)
+
+    # LAMMPS-named views of the splines
+    @property
+    def phi(self):
+        return self.pair
+
+    @property
+    def rho(self):
+        return [bank[0] for bank in self.filters.rho]
+
+    @property
+    def f(self):
+        return None if self.filters.f is None else [bank[0] for bank in self.filters.f]
+
+    @property
+    def g(self):
+        return None if self.filters.g is None else {k: v[0] for k, v in self.filters.g.items()}
 
     @property
     def has_angular(self):
-        """False in the EAM limit (no f and g): the triplet loop is skipped entirely."""
-        return self.f is not None
+        return self.filters.f is not None
 
-    # -- geometry of the potential -----------------------------------------------------------
-    @property
-    def radial_splines(self):
-        return list(self.phi.values()) + self.rho + (self.f or [])
-
-    @property
-    def cutoff(self):
-        """The largest last knot of phi, rho and f (LAMMPS's rule)."""
-        return max(s.x1 for s in self.radial_splines)
-
-    @property
-    def inner_cutoff(self):
-        """Shortest distance the radial splines describe (their smallest first knot)."""
-        return min(s.x0 for s in self.radial_splines)
-
-    @property
-    def n_params(self):
-        g = list(self.g.values()) if self.has_angular else []
-        return sum(s.params.size for s in self.radial_splines + self.U + g)
-
-    def _tables(self):
-        n = self.n_species
-        pairs = list(self.phi)
-        npair = len(pairs)
-        angular = self.has_angular
-        blocks = [[self.phi[p]] for p in pairs] + [[s] for s in self.rho] + [[s] for s in self.U]
-        if angular:
-            blocks += [[s] for s in self.f] + [[self.g[p]] for p in pairs]
-        x0, h, nint, off, coef = _pack(blocks)
-        base_rho, base_U, base_f, base_g = npair, npair + n, npair + 2 * n, npair + 3 * n
-        pidx = np.array([[pair_index(a, b, n) for b in range(n)] for a in range(n)]).ravel()
-        none = np.full(n * n, -1)
-        U0 = np.array([float(u(0.0)) for u in self.U])
-        return _kernels.Tables(n, 1, int(angular), self.cutoff, x0, h, nint, off, coef, pidx,
-                               np.arange(base_rho, base_rho + n),
-                               np.arange(base_f, base_f + n) if angular else none[:n],
-                               base_g + pidx if angular else none,
-                               np.arange(base_U, base_U + n), U0)
-
-    # -- LAMMPS files ------------------------------------------------------------------------
     @classmethod
     def from_lammps(cls, path, species=None):
         """Read a LAMMPS ``meam/spline`` file (old single-element or new multi-element format).
@@ -287,56 +398,79 @@ class SplineMEAM(Model):
         if np.any(self.e0 != 0):
             raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; "
                              "this model has e0 = " + str(self.e0.tolist()))
+        if self.pair is None:
+            raise ValueError("LAMMPS meam/spline needs a pair term phi; this model has none")
         f, g = self.f, self.g
-        if not self.has_angular:       # EAM limit: LAMMPS still wants f and g, zero them
-            zero = Spline(-1.0, 1.0, [0.0, 0.0])
+        if f is None:       # EAM limit: LAMMPS still wants f and g, zero them
             f = [Spline(s.x0, s.x1, [0.0, 0.0]) for s in self.rho]
-            g = {p: zero for p in self.phi}
-        write_meam_spline(path, self.species, self.phi, self.rho, self.U, f, g,
+            g = {p: Spline(-1.0, 1.0, [0.0, 0.0]) for p in self.pair}
+        write_meam_spline(path, self.species, self.pair, self.rho, self.U, f, g,
                           format=format, comment=comment)
 
-    # -- model files -------------------------------------------------------------------------
-    def to_dict(self):
-        n = self.n_species
-        pk = lambda p: f"{self.species[p[0]]}-{self.species[p[1]]}"
-        return {
-            "species": self.species,
-            "e0": self.e0.tolist(),
-            "phi": {pk(p): _spline_dict(s) for p, s in self.phi.items()},
-            "rho": [_spline_dict(s) for s in self.rho],
-            "U": [_spline_dict(s) for s in self.U],
-            "f": None if self.f is None else [_spline_dict(s) for s in self.f],
-            "g": None if self.g is None else {pk(p): _spline_dict(s) for p, s in self.g.items()},
-        }
+
+class SplineMEAMNN(Model):
+    """Rung 1: spline-MEAM plus a small neural-network correction.
+
+        eps_a(G) = U_a(R_1 + A_1) - U_a(0) + MLP_a(G) - MLP_a(0)
+
+    The first radial and angular filters feed U as in rung 0; all K_r + K_a filters feed the MLP.
+    """
+
+    embedding_parts = ("U", "mlp")
+
+    def __init__(self, species, filters, U, mlp, pair=None, e0=None):
+        super().__init__(species, filters, pair=pair, U=U, mlp=mlp, e0=e0)
 
     @classmethod
-    def _from_dict(cls, d):
-        species = d["species"]
-        idx = {s: k for k, s in enumerate(species)}
-
-        def pairs(m):
-            out = {}
-            for key, v in m.items():
-                a, b = (idx[s] for s in key.split("-"))
-                out[(min(a, b), max(a, b))] = _spline_from_dict(v)
-            return out
-        return cls(species, pairs(d["phi"]), [_spline_from_dict(v) for v in d["rho"]],
-                   [_spline_from_dict(v) for v in d["U"]],
-                   None if d["f"] is None else [_spline_from_dict(v) for v in d["f"]],
-                   None if d["g"] is None else pairs(d["g"]), e0=d.get("e0"))
+    def from_spline_meam(cls, model, widths=(8,), activation="tanh", seed=0):
+        """Climb from rung 0: same filters, pair term and U, plus a zero MLP correction."""
+        mlp = MLPEmbedding(model.n_species, model.filters.n_filters, widths, activation, seed=seed)
+        return cls(model.species, model.filters.copy(), [s.copy() for s in model.U], mlp,
+                   pair=None if model.pair is None else {k: s.copy() for k, s in model.pair.items()},
+                   e0=model.e0.copy())
 
 
-def _as_spline(mapping, key, name):
-    a, b = key
-    s = mapping.get((a, b), mapping.get((b, a)))
-    if not isinstance(s, Spline):
-        raise ValueError(f"{name} has no spline for species pair {key}")
-    return s
+class SNNP(Model):
+    """Rung 2: the spline-based neural-network potential, eps_a(G) = MLP_a(G) - MLP_a(0)."""
+
+    embedding_parts = ("mlp",)
+
+    def __init__(self, species, filters, mlp, pair=None, e0=None):
+        super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
 
 
-def _spline_dict(s):
-    return {"x0": s.x0, "x1": s.x1, "values": s.values.tolist(), "d0": s.d0, "dN": s.dN}
+#: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths)
+LADDER = {
+    "smeam": (SplineMEAM, 1, 1, None),
+    "smeam_nn": (SplineMEAMNN, 1, 1, (8,)),
+    "snnp_small": (SNNP, 2, 2, (8,)),
+    "snnp_medium": (SNNP, 4, 4, (16, 16)),
+    "snnp_large": (SNNP, 8, 8, (32, 32)),
+}
 
 
-def _spline_from_dict(d):
-    return Spline(d["x0"], d["x1"], d["values"], d["d0"], d["dN"])
+def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0):
+    """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
+
+    Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
+    have a pinned pair term and start from ``FilterBank.initial`` filters; MLPs start with a zero
+    output layer and U with zero values, so an unfitted model has zero energy.
+    """
+    species = list(species)
+    n = len(species)
+    out = {}
+    for name, (cls, K_r, K_a, widths) in LADDER.items():
+        filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min)
+        pair = {k: Spline(r_min, cutoff, np.zeros(12)) for k in pair_keys(n)}
+        U = [Spline(-1.0, 10.0, np.zeros(10)) for _ in species] if cls is not SNNP else None
+        mlp = (MLPEmbedding(n, K_r + K_a, widths, activation, seed=seed)
+               if widths is not None else None)
+        if cls is SplineMEAM:
+            model = Model.__new__(SplineMEAM)
+            Model.__init__(model, species, filters, pair=pair, U=U)
+        elif cls is SplineMEAMNN:
+            model = SplineMEAMNN(species, filters, U, mlp, pair=pair)
+        else:
+            model = SNNP(species, filters, mlp, pair=pair)
+        out[name] = model
+    return out

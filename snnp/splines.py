@@ -128,6 +128,14 @@ class Spline:
     def copy(self):
         return Spline(self.x0, self.x1, self.values.copy(), self.d0, self.dN)
 
+    def to_dict(self):
+        return {"x0": self.x0, "x1": self.x1, "values": self.values.tolist(),
+                "d0": self.d0, "dN": self.dN}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["x0"], d["x1"], d["values"], d["d0"], d["dN"])
+
     def __eq__(self, other):
         return (isinstance(other, Spline) and self.x0 == other.x0 and self.x1 == other.x1
                 and np.array_equal(self.values, other.values)

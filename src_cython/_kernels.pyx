@@ -26,6 +26,15 @@ cdef extern from "kernels.h":
         const int *g_blk
         const int *U_blk
         const double *U0
+        int mlp_nlayers, mlp_act
+        const int *mlp_width
+        const long long *mlp_off
+        const double *mlp_w
+        const double *mlp_mean
+        const double *mlp_inv_scale
+        const double *mlp_zero
+    double snnp_embed(const snnp_model *m, int s, const double *G, double *dG) nogil
+    void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d) nogil
 
 cdef extern from "cpu_driver.h" nogil:
     int snnp_max_threads()
@@ -61,6 +70,8 @@ cdef extern from *:
 
 MODE_FULL, MODE_DESCRIPTORS, MODE_BACKWARD = 0, 1, 2
 MAX_FILTERS = 64
+MLP_MAX_WIDTH, MLP_MAX_LAYERS = 128, 8
+ACTIVATIONS = {"tanh": 0, "softplus": 1, "silu": 2, "linear": 3}
 
 _threads = [0]   # 0: OpenMP default (OMP_NUM_THREADS or all cores)
 
@@ -95,7 +106,10 @@ cdef class Tables:
     cdef public double cutoff
 
     def __init__(self, int n_species, int K_r, int K_a, double cutoff, blk_x0, blk_h, blk_nint,
-                 blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0):
+                 blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0, mlp=None):
+        """`mlp`, if given: dict with `widths` (hidden widths), `activation` (name),
+        `weights` (one flat array per species: per layer W (out x in) then b), `mean` and
+        `scale` (n_species x (K_r + K_a)) of the input standardisation."""
         if K_r + K_a > MAX_FILTERS:
             raise ValueError(f"at most {MAX_FILTERS} filters in total, got {K_r + K_a}")
         cdef cnp.ndarray[double] x0 = _c(blk_x0, np.float64)
@@ -115,7 +129,38 @@ cdef class Tables:
             nint = np.ones(1, np.intc); off = np.zeros(1, np.longlong)
         if cf.size == 0:
             cf = np.zeros(1)
-        self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0)
+        KG = K_r + K_a
+        cdef cnp.ndarray[int] width
+        cdef cnp.ndarray[long long] moff
+        cdef cnp.ndarray[double] mw, mmean, misc, mzero
+        if mlp is None:
+            width = np.zeros(2, np.intc); moff = np.zeros(n_species, np.longlong)
+            mw = np.zeros(1); mmean = np.zeros(max(n_species * KG, 1))
+            misc = np.ones(max(n_species * KG, 1)); mzero = np.zeros(n_species)
+            nlayers, act = 0, 0
+        else:
+            widths = [KG] + [int(w) for w in mlp["widths"]] + [1]
+            if len(widths) - 1 > MLP_MAX_LAYERS or max(widths) > MLP_MAX_WIDTH:
+                raise ValueError(f"MLP limited to {MLP_MAX_LAYERS} layers of at most "
+                                 f"{MLP_MAX_WIDTH} units, got widths {widths}")
+            if mlp["activation"] not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {mlp['activation']!r}; smooth choices: "
+                                 f"{sorted(ACTIVATIONS)}")
+            size = sum(widths[l + 1] * (widths[l] + 1) for l in range(len(widths) - 1))
+            weights = [np.asarray(w, dtype=np.float64).ravel() for w in mlp["weights"]]
+            if len(weights) != n_species or any(w.size != size for w in weights):
+                raise ValueError(f"MLP weights: need {n_species} arrays of {size} numbers")
+            width = _c(widths, np.intc)
+            moff = _c(np.arange(n_species) * size, np.longlong)
+            mw = _c(np.concatenate(weights), np.float64)
+            mmean = _c(np.asarray(mlp["mean"], dtype=np.float64).ravel(), np.float64)
+            misc = _c(1.0 / np.asarray(mlp["scale"], dtype=np.float64).ravel(), np.float64)
+            if mmean.size != n_species * KG or misc.size != n_species * KG:
+                raise ValueError("MLP input mean/scale need n_species x (K_r + K_a) values")
+            mzero = np.zeros(n_species)
+            nlayers, act = len(widths) - 1, ACTIVATIONS[mlp["activation"]]
+        self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0,
+                      width, moff, mw, mmean, misc, mzero)
         self.n_species, self.K_r, self.K_a, self.cutoff = n_species, K_r, K_a, cutoff
         self.m.n_species = n_species
         self.m.K_r = K_r
@@ -133,6 +178,47 @@ cdef class Tables:
         self.m.g_blk = &g[0]
         self.m.U_blk = &U[0]
         self.m.U0 = &u0[0]
+        self.m.mlp_nlayers = nlayers
+        self.m.mlp_act = act
+        self.m.mlp_width = &width[0]
+        self.m.mlp_off = &moff[0]
+        self.m.mlp_w = &mw[0]
+        self.m.mlp_mean = &mmean[0]
+        self.m.mlp_inv_scale = &misc[0]
+        self.m.mlp_zero = &mzero[0]
+        if nlayers:   # reference the MLP to an isolated atom (G = 0): its energy is e0 alone
+            e, _ = self.embed(np.arange(n_species), np.zeros((n_species, KG)), spline=False)
+            mzero[:] = e
+
+    def embed(self, species, G, bint spline=True):
+        """Embedding energies eps(G) and gradients dE/dG of rows G (n, K_r + K_a), in C.
+
+        With ``spline=False`` only the MLP part (used to reference it at G = 0)."""
+        cdef cnp.ndarray[int] sp = _c(species, np.intc)
+        cdef int KG = self.K_r + self.K_a
+        cdef cnp.ndarray[double, ndim=2] g = _c(G, np.float64).reshape(-1, KG)
+        cdef Py_ssize_t n = g.shape[0], r
+        if sp.shape[0] != n:
+            raise ValueError("species and G rows disagree")
+        cdef cnp.ndarray[double] e = np.zeros(n)
+        cdef cnp.ndarray[double, ndim=2] dG = np.zeros((n, max(KG, 1)))
+        cdef snnp_model m = self.m
+        cdef cnp.ndarray[int] no_spline = np.full(self.n_species, -1, np.intc)
+        if not spline:
+            m.U_blk = &no_spline[0]
+        for r in range(n):
+            e[r] = snnp_embed(&m, sp[r], &g[r, 0], &dG[r, 0])
+        return e, dG[:, :KG]
+
+    def spline_values(self, int block, int K, x):
+        """Values and slopes (len(x), K) of the K splines of a block, evaluated by the kernel."""
+        cdef cnp.ndarray[double] xs = _c(x, np.float64).ravel()
+        cdef cnp.ndarray[double, ndim=2] v = np.zeros((xs.shape[0], K))
+        cdef cnp.ndarray[double, ndim=2] d = np.zeros((xs.shape[0], K))
+        cdef Py_ssize_t r
+        for r in range(xs.shape[0]):
+            snnp_spline_eval(&self.m, block, K, xs[r], &v[r, 0], &d[r, 0])
+        return v, d
 
     def compute(self, positions, species, offsets, neighbors, shifts, int mode=MODE_FULL,
                 gamma=None, bint forces=True, bint virial=True, bint atom_virial=False,

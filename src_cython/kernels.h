@@ -40,7 +40,82 @@ typedef struct {
     const int *g_blk;    /* [ns*ns] angular parts, by neighbour pair       */
     const int *U_blk;    /* [ns]    spline embedding, by centre species    */
     const double *U0;    /* [ns]    U(0), subtracted so an isolated atom has zero energy */
+    /* per-species MLP embedding on standardised filters x = (G - mean) * inv_scale */
+    int mlp_nlayers;     /* weight layers; 0 = no MLP */
+    int mlp_act;         /* SNNP_TANH, SNNP_SOFTPLUS, SNNP_SILU, SNNP_LINEAR */
+    const int *mlp_width;        /* [nlayers + 1]: K_r + K_a, hidden widths.., 1 */
+    const long long *mlp_off;    /* [ns] offset of each species' weights in mlp_w */
+    const double *mlp_w;         /* per layer: W (out x in, row-major) then b (out) */
+    const double *mlp_mean, *mlp_inv_scale;   /* [ns * (K_r + K_a)] */
+    const double *mlp_zero;      /* [ns] MLP output at G = 0, subtracted (isolated atom: 0) */
 } snnp_model;
+
+enum { SNNP_TANH = 0, SNNP_SOFTPLUS = 1, SNNP_SILU = 2, SNNP_LINEAR = 3 };
+#define SNNP_MLP_MAX_WIDTH 128
+#define SNNP_MLP_MAX_LAYERS 8
+
+/* Smooth activations and their slopes (never ReLU: forces need a continuous derivative). */
+SNNP_FN double snnp_activation(int kind, double z, double *slope)
+{
+    switch (kind) {
+    case SNNP_TANH: { const double t = tanh(z); *slope = 1.0 - t * t; return t; }
+    case SNNP_SOFTPLUS: {
+        const double sig = 1.0 / (1.0 + exp(-z));
+        *slope = sig;
+        return z > 0.0 ? z + log1p(exp(-z)) : log1p(exp(z));
+    }
+    case SNNP_SILU: {
+        const double sig = 1.0 / (1.0 + exp(-z));
+        *slope = sig * (1.0 + z * (1.0 - sig));
+        return z * sig;
+    }
+    default: *slope = 1.0; return z;
+    }
+}
+
+/* MLP energy of species s at filters G (minus its value at G = 0); adds d/dG into dG. */
+SNNP_FN double snnp_mlp(const snnp_model *m, int s, const double *G, double *dG)
+{
+    const int L = m->mlp_nlayers, KG = m->K_r + m->K_a;
+    const int *w = m->mlp_width;
+    const double *mean = m->mlp_mean + (long long)s * KG;
+    const double *isc = m->mlp_inv_scale + (long long)s * KG;
+    double a[SNNP_MLP_MAX_LAYERS][SNNP_MLP_MAX_WIDTH];     /* input of each layer */
+    double da[SNNP_MLP_MAX_LAYERS][SNNP_MLP_MAX_WIDTH];    /* activation slope feeding it */
+    double delta[SNNP_MLP_MAX_WIDTH], back[SNNP_MLP_MAX_WIDTH];
+    const double *layer[SNNP_MLP_MAX_LAYERS];
+    const double *p = m->mlp_w + m->mlp_off[s];
+    double out = 0.0;
+    for (int k = 0; k < KG; ++k) a[0][k] = (G[k] - mean[k]) * isc[k];
+    for (int l = 0; l < L; ++l) {
+        const int nin = w[l], nout = w[l + 1];
+        const double *W = p, *b = p + (long long)nout * nin;
+        layer[l] = p;
+        p = b + nout;
+        for (int o = 0; o < nout; ++o) {
+            double z = b[o];
+            const double *row = W + (long long)o * nin;
+            for (int q = 0; q < nin; ++q) z += row[q] * a[l][q];
+            if (l + 1 < L) a[l + 1][o] = snnp_activation(m->mlp_act, z, &da[l + 1][o]);
+            else out = z;
+        }
+    }
+    /* reverse sweep: delta holds d out / d z of the current layer's outputs */
+    delta[0] = 1.0;
+    for (int l = L - 1; l >= 0; --l) {
+        const int nin = w[l], nout = w[l + 1];
+        const double *W = layer[l];
+        for (int q = 0; q < nin; ++q) back[q] = 0.0;
+        for (int o = 0; o < nout; ++o) {
+            const double *row = W + (long long)o * nin;
+            const double d = delta[o];
+            for (int q = 0; q < nin; ++q) back[q] += row[q] * d;
+        }
+        if (l > 0) for (int q = 0; q < nin; ++q) delta[q] = back[q] * da[l][q];
+    }
+    for (int k = 0; k < KG; ++k) dG[k] += back[k] * isc[k];
+    return out - m->mlp_zero[s];
+}
 
 /* Value and slope of the K splines of block b at x. */
 SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d)
@@ -70,6 +145,26 @@ SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, doubl
     }
 }
 
+/* Embedding energy eps_s(G) of a centre of species s and its gradient dG (overwritten):
+ * spline U on the density n = R_1 + A_1 (minus U(0)), plus the MLP (minus its value at G = 0). */
+SNNP_FN double snnp_embed(const snnp_model *m, int s, const double *G, double *dG)
+{
+    const int Kr = m->K_r, Ka = m->K_a;
+    double e = 0.0;
+    for (int k = 0; k < Kr + Ka; ++k) dG[k] = 0.0;
+    const int ub = m->U_blk[s];
+    if (ub >= 0) {
+        const double n = (Kr > 0 ? G[0] : 0.0) + (Ka > 0 ? G[Kr] : 0.0);
+        double U, dU;
+        snnp_spline_eval(m, ub, 1, n, &U, &dU);
+        e += U - m->U0[s];
+        if (Kr > 0) dG[0] = dU;
+        if (Ka > 0) dG[Kr] = dU;
+    }
+    if (m->mlp_nlayers > 0) e += snnp_mlp(m, s, G, dG);
+    return e;
+}
+
 /* Scratch doubles needed per neighbour slot by snnp_atom. */
 SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
 {
@@ -82,7 +177,7 @@ enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2 };
  *
  *   neighbours  nbr[0..nlisted-1] with Cartesian image shifts shift[3*a] (NULL: no shifts, as in
  *               LAMMPS where ghosts carry their own positions); pairs with r >= cutoff are skipped.
- *   mode        SNNP_FULL: embed with the spline U in C;  SNNP_DESCRIPTORS: only G_i and the
+ *   mode        SNNP_FULL: embed in C (spline U and/or MLP);  SNNP_DESCRIPTORS: only G_i and the
  *               pair energy;  SNNP_BACKWARD: take dE/dG_i from gamma (embedding done elsewhere).
  *   G_out       [K_r + K_a] or NULL;   gamma [K_r + K_a] used in SNNP_BACKWARD
  *   f           force buffer [3*natoms] (scatter into i and its neighbours), or NULL
@@ -186,17 +281,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     if (mode == SNNP_BACKWARD) {
         for (int k = 0; k < KG; ++k) dG[k] = gamma[k];
     } else {
-        for (int k = 0; k < KG; ++k) dG[k] = 0.0;
-        const int ub = m->U_blk[si];
-        if (ub >= 0) {
-            /* spline embedding acts on the density n_i = R_i1 + A_i1 (the LAMMPS meam/spline rho) */
-            const double n = (Kr > 0 ? G[0] : 0.0) + (Ka > 0 ? G[Kr] : 0.0);
-            double U, dU;
-            snnp_spline_eval(m, ub, 1, n, &U, &dU);
-            e += U - m->U0[si];
-            if (Kr > 0) dG[0] = dU;
-            if (Ka > 0) dG[Kr] = dU;
-        }
+        e += snnp_embed(m, si, G, dG);
     }
     if (!f && !vir && !avir) return e;
 

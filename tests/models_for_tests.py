@@ -54,6 +54,42 @@ def tio_cell(seed=2):
     return atoms
 
 
+def _perturbed(spline, rng, scale, pinned):
+    y = spline.values + scale * rng.normal(size=spline.n_knots)
+    d0 = spline.d0 + scale * rng.normal()
+    dN = spline.dN + scale * rng.normal()
+    if pinned:
+        y[-1], dN = 0.0, 0.0
+    return snnp.Spline(spline.x0, spline.x1, y, d0, dN)
+
+
+def random_ladder_model(cls, species, n_radial, n_angular, widths=(6, 5), activation="tanh",
+                        seed=0, cutoff=4.6):
+    """A random rung-1 or rung-2 model: perturbed filters, random MLP, pair term and e0."""
+    rng = np.random.default_rng(seed)
+    n = len(species)
+    bank = snnp.FilterBank.initial(species, n_radial, n_angular, cutoff, r_min=1.7)
+    rho = [[_perturbed(s, rng, 0.1, True) for s in b] for b in bank.rho]
+    f = g = None
+    if n_angular:
+        f = [[_perturbed(s, rng, 0.1, True) for s in b] for b in bank.f]
+        g = {k: [_perturbed(s, rng, 0.2, False) for s in b] for k, b in bank.g.items()}
+    filters = snnp.FilterBank(species, rho, f, g)
+    mlp = snnp.MLPEmbedding(n, n_radial + n_angular, widths, activation)
+    mlp.weights = [[(rng.normal(size=W.shape) * 0.5, rng.normal(size=b.shape) * 0.3)
+                    for W, b in layers] for layers in mlp.weights]
+    mlp.mean = rng.normal(size=mlp.mean.shape)
+    mlp.scale = rng.uniform(0.5, 2.0, size=mlp.scale.shape)
+    pairs = [(a, b) for a in range(n) for b in range(a, n)]
+    pair = {p: random_radial(rng, 1.8, cutoff, 8, 0.5) for p in pairs}
+    e0 = rng.normal(size=n)
+    if cls is snnp.SNNP:
+        return snnp.SNNP(species, filters, mlp, pair=pair, e0=e0)
+    U = [snnp.Spline(-3.0, 3.0, 0.3 * rng.normal(size=6), rng.normal(), rng.normal())
+         for _ in species]
+    return snnp.SplineMEAMNN(species, filters, U, mlp, pair=pair, e0=e0)
+
+
 #: name -> (model factory, structure factory)
 MODELS = {
     "Si_1": (lambda: snnp.SplineMEAM.from_lammps(potential("Si_1")), si_cell),
@@ -62,7 +98,25 @@ MODELS = {
     "synthetic_2": (lambda: random_spline_meam(["Cu", "Ag"], 2), lambda: alloy(["Cu", "Ag"], 4)),
     "synthetic_3": (lambda: random_spline_meam(["Cu", "Ag", "Au"], 3),
                     lambda: alloy(["Cu", "Ag", "Au"], 5)),
+    "smeam_nn_1": (lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu"], 2, 2, seed=11),
+                   lambda: alloy(["Cu"], 6)),
+    "smeam_nn_2": (lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu", "Ag"], 2, 3, seed=12,
+                                               activation="softplus"),
+                   lambda: alloy(["Cu", "Ag"], 7)),
+    "smeam_nn_3": (lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu", "Ag", "Au"], 1, 1,
+                                               seed=13, activation="silu"),
+                   lambda: alloy(["Cu", "Ag", "Au"], 8)),
+    "snnp_1": (lambda: random_ladder_model(snnp.SNNP, ["Cu"], 4, 4, widths=(16, 16), seed=14),
+               lambda: alloy(["Cu"], 9)),
+    "snnp_2": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 2, seed=15,
+                                           activation="silu"),
+               lambda: alloy(["Cu", "Ag"], 10)),
+    "snnp_3": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag", "Au"], 2, 2, widths=(7,),
+                                           seed=16, activation="softplus"),
+               lambda: alloy(["Cu", "Ag", "Au"], 11)),
+    "snnp_radial_only": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 0, seed=17),
+                         lambda: alloy(["Cu", "Ag"], 12)),
 }
 
 #: models whose radial splines all reach value 0 and slope 0 at the cutoff
-SMOOTH = ["synthetic_1", "synthetic_2", "synthetic_3"]
+SMOOTH = [name for name in MODELS if name not in ("Si_1", "TiO")]

@@ -120,7 +120,7 @@ def test_model_file_errors(tmp_path):
         snnp.load(tmp_path / "damaged.json")
 
     broken = json.loads(path.read_text())
-    del broken["model"]["rho"]
+    del broken["model"]["filters"]["rho"]
     (tmp_path / "broken.json").write_text(json.dumps(broken))
     with pytest.raises(ValueError, match="damaged snnp model file .*rho"):
         snnp.load(tmp_path / "broken.json")

@@ -1,6 +1,6 @@
 """snnp model files: one versioned JSON document per model.
 
-    {"format": "snnp-model", "version": 1, "class": "SplineMEAM",
+    {"format": "snnp-model", "version": 1, "class": "SplineMEAM" | "SplineMEAMNN" | "SNNP",
      "units": {"energy": "eV", "length": "Angstrom"}, "model": {...}, "provenance": {...}}
 
 Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
@@ -16,8 +16,8 @@ UNITS = {"energy": "eV", "length": "Angstrom"}
 
 
 def _classes():
-    from ..models import SplineMEAM
-    return {"SplineMEAM": SplineMEAM}
+    from ..models import SNNP, SplineMEAM, SplineMEAMNN
+    return {c.__name__: c for c in (SplineMEAM, SplineMEAMNN, SNNP)}
 
 
 def save_model(model, path, provenance=None):
@@ -49,8 +49,8 @@ def load_model(path):
     if cls is None:
         raise ValueError(f"{path}: unknown model class {doc.get('class')!r}")
     try:
-        model = cls._from_dict(doc["model"])
-    except (KeyError, TypeError, IndexError) as exc:
+        model = cls.from_dict(doc["model"])
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise ValueError(f"{path} is a damaged snnp model file (missing or malformed {exc})") from None
     model.provenance = doc.get("provenance", {})
     return model

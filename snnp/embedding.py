@@ -1,0 +1,114 @@
+"""The MLP embedding: a small per-species network from an atom's filters G_i to its energy.
+
+    eps_a(G) = MLP_a((G - mean_a) / scale_a) - MLP_a((0 - mean_a) / scale_a)
+
+Inputs are standardised with per-species statistics stored with the model (frozen when
+training starts); the value at G = 0 is subtracted so an isolated atom has energy e0 alone.
+The network itself is evaluated by the C kernels (``snnp_mlp`` in kernels.h) for every rung and
+front end; this class only holds the weights.  Activations are smooth (tanh, softplus, SiLU;
+"linear" exists for tests and degenerate cases), never ReLU: forces need continuous slopes.
+"""
+import numpy as np
+
+__all__ = ["MLPEmbedding", "ACTIVATIONS"]
+
+ACTIVATIONS = ("tanh", "softplus", "silu", "linear")
+
+
+class MLPEmbedding:
+    """Per-species multilayer perceptrons with a shared architecture.
+
+    Parameters
+    ----------
+    n_species, n_inputs : int
+    widths : sequence of int
+        Hidden-layer widths, e.g. (16, 16); the output layer has one unit.
+    activation : str
+    weights : list (per species) of lists of (W, b) per layer, W of shape (out, in); default
+        is ``init`` with ``seed``.
+    mean, scale : arrays (n_species, n_inputs) of the input standardisation (default 0 and 1)
+    """
+
+    def __init__(self, n_species, n_inputs, widths=(16, 16), activation="tanh", weights=None,
+                 mean=None, scale=None, seed=0):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS} (smooth), got {activation!r}")
+        self.n_species, self.n_inputs = int(n_species), int(n_inputs)
+        self.widths = tuple(int(w) for w in widths)
+        if any(w < 1 for w in self.widths):
+            raise ValueError(f"hidden widths must be >= 1, got {self.widths}")
+        self.activation = activation
+        self.layer_sizes = [self.n_inputs, *self.widths, 1]
+        if weights is None:
+            weights = self.init(seed)
+        self.weights = [[(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in layers]
+                        for layers in weights]
+        if len(self.weights) != self.n_species:
+            raise ValueError(f"need weights for {self.n_species} species, got {len(self.weights)}")
+        for layers in self.weights:
+            if len(layers) != len(self.layer_sizes) - 1:
+                raise ValueError("weights do not match the number of layers")
+            for l, (W, b) in enumerate(layers):
+                shape = (self.layer_sizes[l + 1], self.layer_sizes[l])
+                if W.shape != shape or b.shape != (shape[0],):
+                    raise ValueError(f"layer {l}: W must be {shape} and b ({shape[0]},), got "
+                                     f"{W.shape} and {b.shape}")
+        shape = (self.n_species, self.n_inputs)
+        self.mean = np.zeros(shape) if mean is None else np.array(mean, dtype=float).reshape(shape)
+        self.scale = np.ones(shape) if scale is None else np.array(scale, dtype=float).reshape(shape)
+        if np.any(self.scale <= 0) or not np.all(np.isfinite(self.scale)):
+            raise ValueError("input scales must be positive and finite")
+
+    def init(self, seed=0):
+        """Glorot-normal hidden layers and a zero output layer (the untrained MLP is zero)."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(self.n_species):
+            layers = []
+            for l in range(len(self.layer_sizes) - 1):
+                n_in, n_out = self.layer_sizes[l], self.layer_sizes[l + 1]
+                last = l == len(self.layer_sizes) - 2
+                W = np.zeros((n_out, n_in)) if last else rng.normal(size=(n_out, n_in)) * np.sqrt(2.0 / (n_in + n_out))
+                layers.append((W, np.zeros(n_out)))
+            out.append(layers)
+        return out
+
+    @property
+    def n_params(self):
+        return self.n_species * sum(W.size + b.size for W, b in self.weights[0])
+
+    def flat_weights(self):
+        """One flat array per species in the kernels' layout: per layer W (row-major) then b."""
+        return [np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
+                for layers in self.weights]
+
+    def kernel_spec(self):
+        return {"widths": self.widths, "activation": self.activation,
+                "weights": self.flat_weights(), "mean": self.mean, "scale": self.scale}
+
+    def set_normalization(self, G, species):
+        """Standardise inputs with per-species mean and standard deviation of filters G."""
+        G, species = np.asarray(G, dtype=float), np.asarray(species)
+        for a in range(self.n_species):
+            rows = G[species == a]
+            if len(rows) == 0:
+                continue
+            self.mean[a] = rows.mean(axis=0)
+            std = rows.std(axis=0)
+            self.scale[a] = np.where(std > 1e-8 * max(np.abs(rows).max(), 1e-300), std, 1.0)
+
+    def copy(self):
+        return MLPEmbedding.from_dict(self.to_dict())
+
+    def to_dict(self):
+        return {"widths": list(self.widths), "activation": self.activation,
+                "n_inputs": self.n_inputs,
+                "weights": [[{"W": W.tolist(), "b": b.tolist()} for W, b in layers]
+                            for layers in self.weights],
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d):
+        weights = [[(layer["W"], layer["b"]) for layer in layers] for layers in d["weights"]]
+        return cls(len(weights), d["n_inputs"], d["widths"], d["activation"], weights=weights,
+                   mean=d["mean"], scale=d["scale"])

@@ -1,0 +1,193 @@
+"""Filter banks: the learned spline "filters" that encode an atom's surroundings.
+
+    R_ik = sum_j         rho_k^{b}(r_ij)                                    k = 1..K_r
+    A_ik = sum_{j<l}     f_k^{b}(r_ij) f_k^{c}(r_il) g_k^{bc}(cos theta_jil)   k = 1..K_a
+
+rho and f are indexed by the neighbour's species b, g by the unordered neighbour pair (b, c).
+The K filters of one species (or pair) share a knot grid, so the kernels locate the interval
+once for all of them.  Radial filters of new models are pinned to value 0 and slope 0 at the
+cutoff, so energies and forces are continuous there (files read from LAMMPS keep their ends).
+"""
+import numpy as np
+
+from .splines import Spline
+
+__all__ = ["FilterBank", "pair_keys"]
+
+
+def pair_keys(n):
+    """Unordered species-index pairs (a, b), a <= b, in the order LAMMPS files use."""
+    return [(a, b) for a in range(n) for b in range(a, n)]
+
+
+def _taper(r, cutoff, width):
+    """1 well inside, smoothly (C1) to 0 at the cutoff."""
+    t = np.clip((r - (cutoff - width)) / width, 0.0, 1.0)
+    return 1.0 - t * t * (3.0 - 2.0 * t)
+
+
+def _sampled_spline(func, x0, x1, n, pinned):
+    x = np.linspace(x0, x1, n)
+    y = func(x)
+    h = 1e-6 * (x1 - x0)
+    d0 = (func(np.array([x0 + h]))[0] - func(np.array([x0 - h]))[0]) / (2 * h)
+    dN = (func(np.array([x1 + h]))[0] - func(np.array([x1 - h]))[0]) / (2 * h)
+    if pinned:
+        y[-1], dN = 0.0, 0.0
+    return Spline(x0, x1, y, d0, dN)
+
+
+class FilterBank:
+    """K_r radial and K_a angular filters for every species.
+
+    Parameters
+    ----------
+    species : list of str
+    rho : list (one per neighbour species) of lists of K_r Splines sharing a grid
+    f : list (one per neighbour species) of lists of K_a Splines, or None (no angular filters)
+    g : dict {(b, c): list of K_a Splines on cos theta}, b <= c, or None
+    pinned : bool
+        Require every radial filter to end with value 0 and slope 0 (new models); files from
+        LAMMPS are read with ``pinned=False``.
+    """
+
+    def __init__(self, species, rho, f=None, g=None, pinned=True):
+        self.species = list(species)
+        n = len(self.species)
+        if (f is None) != (g is None):
+            raise ValueError("give both f and g (angular filters) or neither")
+        if len(rho) != n:
+            raise ValueError(f"rho needs one filter list per species ({n}), got {len(rho)}")
+        self.rho = [list(bank) for bank in rho]
+        self.n_radial = len(self.rho[0])
+        if any(len(bank) != self.n_radial for bank in self.rho):
+            raise ValueError("every species needs the same number of radial filters")
+        if f is None:
+            self.f, self.g, self.n_angular = None, None, 0
+        else:
+            if len(f) != n:
+                raise ValueError(f"f needs one filter list per species ({n}), got {len(f)}")
+            self.f = [list(bank) for bank in f]
+            self.n_angular = len(self.f[0])
+            self.g = {}
+            for key in pair_keys(n):
+                bank = g.get(key, g.get(key[::-1]))
+                if bank is None:
+                    raise ValueError(f"g has no filters for species pair {key}")
+                self.g[key] = list(bank)
+            banks = self.f + list(self.g.values())
+            if self.n_angular == 0 or any(len(b) != self.n_angular for b in banks):
+                raise ValueError("f and g need the same number (>= 1) of angular filters "
+                                 "for every species and pair")
+        for bank in self.banks():
+            for s in bank:
+                if not isinstance(s, Spline):
+                    raise TypeError(f"filters must be snnp.Spline objects, got {type(s)}")
+            first = bank[0]
+            if any((s.x0, s.x1, s.n_knots) != (first.x0, first.x1, first.n_knots) for s in bank):
+                raise ValueError("the filters of one species (or pair) must share a knot grid")
+        self.pinned = bool(pinned)
+        if self.pinned:
+            for s in self.radial_splines():
+                if s.values[-1] != 0.0 or s.dN != 0.0:
+                    raise ValueError("pinned radial filters must end with value 0 and slope 0 "
+                                     f"at the cutoff; got value {s.values[-1]}, slope {s.dN}")
+
+    # -- structure -------------------------------------------------------------------------
+    def banks(self):
+        """All filter banks in kernel order: rho per species, f per species, g per pair."""
+        out = list(self.rho)
+        if self.f is not None:
+            out += self.f + [self.g[k] for k in pair_keys(len(self.species))]
+        return out
+
+    def radial_splines(self):
+        return [s for bank in self.rho + (self.f or []) for s in bank]
+
+    @property
+    def n_filters(self):
+        return self.n_radial + self.n_angular
+
+    @property
+    def cutoff(self):
+        return max(s.x1 for s in self.radial_splines())
+
+    @property
+    def inner_cutoff(self):
+        return min(s.x0 for s in self.radial_splines())
+
+    @property
+    def n_params(self):
+        """Free parameters: pinned ends of radial filters do not count."""
+        total = sum(s.params.size for bank in self.banks() for s in bank)
+        return total - (2 * len(self.radial_splines()) if self.pinned else 0)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def initial(cls, species, n_radial, n_angular, cutoff, r_min=1.5, n_knots_radial=12,
+                n_knots_angular=10):
+        """A smooth, deterministic starting bank for training.
+
+        Radial filters are Gaussian bumps spread between ``r_min`` and the cutoff (one broad
+        decaying function when K = 1), tapered to zero at the cutoff; angular filters g_k are
+        Legendre polynomials P_0..P_{K-1} of cos theta with decaying radial parts f_k.
+        """
+        span = cutoff - r_min
+        taper = 0.3 * span
+
+        def bump(k, K):
+            if K == 1:
+                return lambda r: np.exp(-(r - r_min) / (0.4 * span)) * _taper(r, cutoff, taper)
+            mu, sig = r_min + (k + 0.5) * span / K, 0.6 * span / K
+            return lambda r: np.exp(-0.5 * ((r - mu) / sig) ** 2) * _taper(r, cutoff, taper)
+
+        def decay(k, K):
+            lam = span * (0.25 + 0.5 * k / max(K - 1, 1))
+            return lambda r: np.exp(-(r - r_min) / lam) * _taper(r, cutoff, taper)
+
+        def legendre(k):
+            c = np.zeros(k + 1)
+            c[k] = 1.0
+            return lambda x: np.polynomial.legendre.legval(x, c)
+
+        n = len(species)
+        rho = [[_sampled_spline(bump(k, n_radial), r_min, cutoff, n_knots_radial, True)
+                for k in range(n_radial)] for _ in species]
+        if n_angular == 0:
+            return cls(species, rho)
+        f = [[_sampled_spline(decay(k, n_angular), r_min, cutoff, n_knots_radial, True)
+              for k in range(n_angular)] for _ in species]
+        g = {key: [_sampled_spline(legendre(k), -1.0, 1.0, n_knots_angular, False)
+                   for k in range(n_angular)] for key in pair_keys(n)}
+        return cls(species, rho, f, g)
+
+    def copy(self):
+        cp = lambda banks: [[s.copy() for s in bank] for bank in banks]
+        g = None if self.g is None else {k: [s.copy() for s in v] for k, v in self.g.items()}
+        return FilterBank(self.species, cp(self.rho), None if self.f is None else cp(self.f), g,
+                          pinned=self.pinned)
+
+    # -- files -----------------------------------------------------------------------------
+    def to_dict(self):
+        sp = self.species
+        d = {"n_radial": self.n_radial, "n_angular": self.n_angular, "pinned": self.pinned,
+             "rho": {sp[b]: [s.to_dict() for s in bank] for b, bank in enumerate(self.rho)}}
+        if self.f is not None:
+            d["f"] = {sp[b]: [s.to_dict() for s in bank] for b, bank in enumerate(self.f)}
+            d["g"] = {f"{sp[a]}-{sp[b]}": [s.to_dict() for s in bank]
+                      for (a, b), bank in self.g.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d, species):
+        idx = {s: k for k, s in enumerate(species)}
+        load = lambda bank: [Spline.from_dict(s) for s in bank]
+        rho = [load(d["rho"][s]) for s in species]
+        f = g = None
+        if d.get("f") is not None:
+            f = [load(d["f"][s]) for s in species]
+            g = {}
+            for key, bank in d["g"].items():
+                a, b = (idx[s] for s in key.split("-"))
+                g[(min(a, b), max(a, b))] = load(bank)
+        return cls(species, rho, f, g, pinned=d.get("pinned", True))

@@ -1,0 +1,113 @@
+"""The ladder is one family: rungs reduce to each other, filters match the NumPy splines."""
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+import snnp
+from conftest import potential
+from models_for_tests import random_ladder_model, si_cell, tio_cell
+
+PROPS = ("energy", "energies", "forces", "stress")
+
+
+@pytest.mark.parametrize("name, make_atoms", [("Si_1", si_cell), ("TiO", tio_cell)])
+def test_zero_mlp_correction_equals_spline_meam(name, make_atoms):
+    smeam = snnp.SplineMEAM.from_lammps(potential(name))
+    climbed = snnp.SplineMEAMNN.from_spline_meam(smeam, widths=(8, 8))
+    assert np.all(climbed.mlp.weights[0][-1][0] == 0)
+    atoms = make_atoms()
+    a, b = smeam.compute(atoms, PROPS), climbed.compute(atoms, PROPS)
+    for key in PROPS:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-14, atol=1e-13)
+    assert climbed.n_params > smeam.n_params
+
+
+def test_snnp_reproduces_a_spline_meam_with_the_same_filters():
+    """SNNP with the single radial and angular filters of a spline-MEAM and a network set to
+    the embedding U(n) = c n gives the spline-MEAM's energies, forces and stress."""
+    base = snnp.SplineMEAM.from_lammps(potential("Si_1"))
+    c = -1.7
+    linear_U = [snnp.Spline(-5.0, 5.0, [-5.0 * c, 5.0 * c], c, c)]
+    smeam = snnp.SplineMEAM(["Si"], base.phi, base.rho, linear_U, base.f, base.g)
+    mlp = snnp.MLPEmbedding(1, 2, widths=(1,), activation="linear",
+                            weights=[[([[1.0, 1.0]], [0.0]), ([[c]], [0.0])]])
+    net = snnp.SNNP(["Si"], smeam.filters, mlp, pair=smeam.pair)
+    atoms = si_cell()
+    a, b = smeam.compute(atoms, PROPS), net.compute(atoms, PROPS)
+    for key in PROPS:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-12, atol=1e-12)
+    assert abs(a["energy"]) > 1.0
+
+
+def test_descriptors_equal_numpy_spline_sums():
+    """G_i of a trimer from the kernel equals sums of NumPy-evaluated filters."""
+    model = random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 2, seed=3)
+    atoms = Atoms("CuAgAg", positions=[[0, 0, 0], [2.4, 0.2, 0], [-0.5, 2.6, 0.4]])
+    G = model.descriptors(atoms)
+    x = atoms.positions
+    F = model.filters
+    for i in range(3):
+        others = [j for j in range(3) if j != i]
+        sp = model.species_indices(atoms.get_chemical_symbols())
+        d = [x[j] - x[i] for j in others]
+        r = [np.linalg.norm(v) for v in d]
+        R = sum(np.array([s(r[n]) for s in F.rho[sp[j]]]) for n, j in enumerate(others))
+        cos = np.dot(d[0], d[1]) / (r[0] * r[1])
+        j, l = others
+        key = (min(sp[j], sp[l]), max(sp[j], sp[l]))
+        A = np.array([F.f[sp[j]][k](r[0]) * F.f[sp[l]][k](r[1]) * F.g[key][k](cos)
+                      for k in range(F.n_angular)])
+        np.testing.assert_allclose(G[i], np.concatenate([R, A]), rtol=1e-12, atol=1e-14)
+
+
+def test_embedding_gradient_matches_finite_differences():
+    model = random_ladder_model(snnp.SplineMEAMNN, ["Cu", "Ag"], 2, 2, seed=5)
+    rng = np.random.default_rng(1)
+    G = rng.normal(size=(5, 4))
+    e, dG = model.embedding_energy(G, species=1)
+    h = 1e-6
+    for k in range(4):
+        step = np.zeros(4)
+        step[k] = h
+        fd = (model.embedding_energy(G + step, 1)[0] - model.embedding_energy(G - step, 1)[0]) / (2 * h)
+        np.testing.assert_allclose(dG[:, k], fd, rtol=1e-7, atol=1e-9)
+    # an isolated atom (G = 0) has zero embedding energy on every rung
+    assert np.abs(model.embedding_energy(np.zeros((1, 4)), 0)[0]).max() < 1e-14
+
+
+def test_presets_form_a_ladder():
+    ladder = snnp.presets(species=["Mo"], cutoff=5.2)
+    assert list(ladder) == ["smeam", "smeam_nn", "snnp_small", "snnp_medium", "snnp_large"]
+    classes = [type(m) for m in ladder.values()]
+    assert classes == [snnp.SplineMEAM, snnp.SplineMEAMNN, snnp.SNNP, snnp.SNNP, snnp.SNNP]
+    sizes = [m.n_params for m in ladder.values()]
+    assert sizes == sorted(sizes) and sizes[0] < 100 < sizes[-1]
+    medium = ladder["snnp_medium"]
+    assert (medium.n_radial, medium.n_angular, medium.mlp.widths) == (4, 4, (16, 16))
+    atoms = bulk("Mo", "bcc", a=3.16, cubic=True).repeat(2)
+    for name, model in ladder.items():
+        assert model.cutoff == pytest.approx(5.2)
+        res = model.compute(atoms, PROPS)          # unfitted: every energy term starts at zero
+        assert res["energy"] == 0.0, name
+    # two species double the per-species parts
+    assert snnp.presets(species=["Ti", "O"])["snnp_medium"].n_params > medium.n_params
+
+
+def test_invalid_ladder_models_are_rejected():
+    bank = snnp.FilterBank.initial(["Si"], 2, 2, 5.0)
+    mlp = snnp.MLPEmbedding(1, 4, (8,))
+    with pytest.raises(ValueError, match="SNNP takes no 'U'"):
+        snnp.SNNP.__mro__[1].__init__(snnp.SNNP.__new__(snnp.SNNP), ["Si"], bank, mlp=mlp,
+                                      U=[snnp.Spline(0, 1, [0, 0])])
+    with pytest.raises(ValueError, match="MLP must have 1 species and 4 inputs"):
+        snnp.SNNP(["Si"], bank, snnp.MLPEmbedding(1, 3, (8,)))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        snnp.MLPEmbedding(1, 4, (8,), activation="relu")
+    with pytest.raises(ValueError, match="pinned radial filters must end with value 0"):
+        snnp.FilterBank(["Si"], [[snnp.Spline(1.0, 5.0, [1.0, 0.5])]])
+    with pytest.raises(ValueError, match="share a knot grid"):
+        snnp.FilterBank(["Si"], [[snnp.Spline(1.0, 5.0, [1.0, 0.0]),
+                                  snnp.Spline(1.0, 4.0, [1.0, 0.0])]])
+    with pytest.raises(ValueError, match="MLP limited to 8 layers of at most 128 units"):
+        snnp.SNNP(["Si"], bank, snnp.MLPEmbedding(1, 4, (256,))).tables
