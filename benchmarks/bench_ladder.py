@@ -1,0 +1,161 @@
+"""Cost of every ladder preset, beside LAMMPS ``meam/spline``, on the same cells in one run.
+
+What it measures
+----------------
+For 4 096-atom cells of diamond Si (8x8x8 cubic cells) and bcc Mo (16x16x8), every preset of
+``snnp.presets`` (same cutoff for all) is timed for energy + forces as an MD step sees it:
+positions move a little every step, the calculator's Verlet-skin neighbour list is reused and
+rebuilt when needed.  Each preset runs with 1 and 2 threads; the fastest of several repeats is
+kept.  In the same run, LAMMPS ``meam/spline`` (1 MPI rank, 1 thread) runs NVE with the
+rung-0 preset exported to a ``meam/spline`` file (same functional form and cutoff), so the
+ladder's costs can be read against LAMMPS as well as against rung 0.
+
+Preset parameters are unfitted but made nonzero (random MLP output layers) so no work is
+skipped; cost does not depend on parameter values otherwise.
+
+Results: a table on stdout and ``benchmarks/results/ladder.json`` (machine, command, date, per
+system and preset: us/atom/step for 1 and 2 threads, ratio to rung 0 and to LAMMPS, and
+whether the issue's goal -- s-NNP with 4+4 filters and a 16x16 MLP at <= 3x rung 0 -- is met).
+
+Run
+---
+    python benchmarks/bench_ladder.py            # about 2 minutes on 2 idle cores
+    python benchmarks/bench_ladder.py --quick    # smoke test (fewer steps, no JSON overwrite)
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+
+import numpy as np
+from ase.build import bulk
+
+import snnp
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+GOAL_PRESET, GOAL_RATIO = "snnp_medium", 3.0
+
+
+def systems():
+    si = bulk("Si", "diamond", a=5.431, cubic=True).repeat(8)
+    mo = bulk("Mo", "bcc", a=3.147, cubic=True).repeat((16, 16, 8))
+    for atoms in (si, mo):
+        atoms.rattle(0.05, seed=1)
+    return {"Si": si, "Mo": mo}
+
+
+def activate(model, seed=0):
+    """Give an unfitted preset nonzero parameters so every branch of the kernel runs."""
+    rng = np.random.default_rng(seed)
+    if model.mlp is not None:
+        model.mlp.weights = [[(W + 0.1 * rng.normal(size=W.shape), b) for W, b in layers]
+                             for layers in model.mlp.weights]
+    if model.U is not None:
+        for s in model.U:
+            s.values[:] = -np.linspace(0.0, 1.0, s.n_knots)
+    model.invalidate()
+    return model
+
+
+def time_model(model, atoms, steps, threads, repeats):
+    snnp.set_num_threads(threads)
+    rng = np.random.default_rng(3)
+    kicks = 0.01 * rng.normal(size=(steps,) + atoms.positions.shape)
+    best = np.inf
+    for _ in range(repeats):
+        a = atoms.copy()
+        nl = snnp.NeighborList(model.cutoff, skin=1.0)
+        model.compute(a, ("energy", "forces"), nl)          # warm-up: first neighbour build
+        start = time.perf_counter()
+        for k in range(steps):
+            a.positions += kicks[k]
+            model.compute(a, ("energy", "forces"), nl)
+        best = min(best, (time.perf_counter() - start) / steps / len(a) * 1e6)
+    snnp.set_num_threads(0)
+    return best
+
+
+def time_lammps(model, atoms, steps):
+    try:
+        from lammps_timing import time_lammps_md
+        import lammps_ref
+    except ImportError as exc:
+        return None, f"LAMMPS timing unavailable: {exc}"
+    if not lammps_ref.lammps_available():
+        return None, lammps_ref.LAMMPS_MISSING_REASON
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rung0.meam.spline")
+        model.to_lammps(path)
+        res = time_lammps_md(path, model.species, atoms, steps)
+    return res["us_per_atom_step"], res.get("lammps_version")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cutoff", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats = 3, 1
+    started = time.time()
+    rows = []
+    for label, atoms in systems().items():
+        ladder = {name: activate(m) for name, m in
+                  snnp.presets([label], cutoff=args.cutoff).items()}
+        lmp_us, lmp_info = time_lammps(ladder["smeam"], atoms, max(args.steps * 5, 20))
+        base = None
+        for name, model in ladder.items():
+            t1 = time_model(model, atoms, args.steps, 1, args.repeats)
+            t2 = time_model(model, atoms, args.steps, 2, args.repeats)
+            base = base or t1
+            rows.append({"system": label, "natoms": len(atoms), "preset": name,
+                         "class": type(model).__name__, "n_params": model.n_params,
+                         "filters": [model.n_radial, model.n_angular],
+                         "mlp": list(model.mlp.widths) if model.mlp else None,
+                         "us_per_atom_step_1thread": t1, "us_per_atom_step_2threads": t2,
+                         "ratio_to_rung0": t1 / base, "speedup_2threads": t1 / t2,
+                         "ratio_to_lammps_meam_spline": t1 / lmp_us if lmp_us else None,
+                         "lammps_meam_spline_us_per_atom_step": lmp_us})
+            r = rows[-1]
+            lam = f"{r['ratio_to_lammps_meam_spline']:.2f}" if lmp_us else "n/a"
+            print(f"{label:3s} {name:12s} {model.n_params:6d} params  1 thr {t1:7.2f}  "
+                  f"2 thr {t2:7.2f} us/atom/step  x{r['ratio_to_rung0']:.2f} rung0  "
+                  f"x{lam} LAMMPS", flush=True)
+        print(f"{label:3s} LAMMPS meam/spline (rung-0 preset exported): "
+              f"{lmp_us if lmp_us else lmp_info} us/atom/step", flush=True)
+    goal = {r["system"]: r["ratio_to_rung0"] for r in rows if r["preset"] == GOAL_PRESET}
+    doc = {
+        "benchmark": "cost of every ladder preset (energy + forces per MD step)",
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"uname": platform.uname()._asdict(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "snnp": snnp.__version__,
+                    "snnp_config": snnp.show_config(file=open(os.devnull, "w")),
+                    "load_average": os.getloadavg()},
+        "settings": {"cutoff_A": args.cutoff, "steps": args.steps, "repeats": args.repeats,
+                     "statistic": "fastest repeat", "skin_A": 1.0,
+                     "lammps": "1 MPI rank, 1 thread, NVE, rung-0 preset exported"},
+        "goal": {"preset": GOAL_PRESET, "max_ratio_to_rung0": GOAL_RATIO,
+                 "measured": goal, "met": all(v <= GOAL_RATIO for v in goal.values())},
+        "elapsed_s": time.time() - started,
+        "results": rows,
+    }
+    name = "ladder_quick.json" if args.quick else "ladder.json"
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", name), "w") as fh:
+        json.dump(doc, fh, indent=1)
+    print(f"goal ({GOAL_PRESET} <= {GOAL_RATIO}x rung 0): {goal} -> "
+          f"{'met' if doc['goal']['met'] else 'NOT met'}; saved benchmarks/results/{name}")
+
+
+if __name__ == "__main__":
+    main()
