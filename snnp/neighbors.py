@@ -82,17 +82,27 @@ def neighbor_list(positions, cell, pbc, cutoff):
     Returns ``(offsets, neighbors, shifts)``: the neighbours of atom i are
     ``neighbors[offsets[i]:offsets[i+1]]`` and ``r_ij = x_j - x_i + shifts @ cell`` for each.
     """
+    return _search(positions, cell, pbc, cutoff)[:3]
+
+
+def _matmul(a, b):
+    """(N, 3) x (3, 3) without BLAS: a multithreaded BLAS leaves spinning workers that steal the
+    cores the OpenMP kernels run on next (benchmarks/bench_meam_spline.py showed this)."""
+    return np.einsum("ij,jk->ik", a, b, optimize=False)
+
+
+def _search(positions, cell, pbc, cutoff):
     positions, cell, pbc = check_geometry(positions, cell, pbc)
     cutoff = float(cutoff)
     if not cutoff > 0:
         raise ValueError(f"cutoff must be positive, got {cutoff}")
     eff = _effective_cell(cell, pbc)
     inv = np.linalg.inv(eff)
-    frac = positions @ inv
+    frac = _matmul(positions, inv)
     image = np.zeros(frac.shape, dtype=np.intc)
     image[:, pbc] = np.floor(frac[:, pbc]).astype(np.intc)
     frac = frac - image
-    xw = positions - image @ eff
+    xw = positions - _matmul(image.astype(float), eff)
     volume = abs(np.linalg.det(eff))
     spacing = np.array([volume / np.linalg.norm(np.cross(eff[(d + 1) % 3], eff[(d + 2) % 3]))
                         for d in range(3)])
@@ -152,9 +162,8 @@ class NeighborList:
                 moved2 = np.max(np.sum((positions - x0) ** 2, axis=1))
                 if moved2 <= (0.5 * self.skin) ** 2:
                     return False
-        self.offsets, self.neighbors, self.shifts = neighbor_list(
+        self.offsets, self.neighbors, self.shifts, self.shift_vectors = _search(
             positions, cell, pbc, self.cutoff + self.skin)
-        self.shift_vectors = self.shifts @ cell
         self._ref = (positions.copy(), cell.copy(), pbc.copy())
         self.n_builds += 1
         return True

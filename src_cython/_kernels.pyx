@@ -58,7 +58,8 @@ cdef extern from "neighbors.h" nogil:
         const long long *bin_start
         const int *bin_atoms
         double cutoff
-    long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift)
+    long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift,
+                               double *out_vec)
 
 cdef extern from *:
     """
@@ -285,7 +286,9 @@ cdef class Tables:
 def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms, double cutoff):
     """Full neighbour list from a prepared cell list (see neighbors.h and snnp/neighbors.py).
 
-    Returns (offsets (N+1,) int64, neighbors (M,) int32, shifts (M,3) int32).
+    Returns (offsets (N+1,) int64, neighbors (M,) int32, shifts (M,3) int32, shift vectors
+    (M,3) float64 = shifts . cell), the vectors computed here so that no N-sized matrix product
+    runs through a multithreaded BLAS whose spinning workers would compete with the kernels.
     """
     cdef cnp.ndarray[double, ndim=2] X = _c(xw, np.float64)
     cdef cnp.ndarray[int, ndim=2] IM = _c(image, np.intc)
@@ -301,7 +304,7 @@ def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms,
     cdef cnp.ndarray[long long] counts = np.zeros(n + 1, np.longlong)
     cdef int i
     if n == 0:
-        return counts, np.zeros(0, np.intc), np.zeros((0, 3), np.intc)
+        return counts, np.zeros(0, np.intc), np.zeros((0, 3), np.intc), np.zeros((0, 3))
     c.natoms = n
     c.xw = &X[0, 0]
     c.image = &IM[0, 0]
@@ -316,13 +319,14 @@ def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms,
     cdef int nt = snnp_threads_for(get_num_threads(), n)
     with nogil:
         for i in prange(n, num_threads=nt, schedule="dynamic", chunksize=64):
-            counts[i + 1] = snnp_cells_visit(&c, i, NULL, NULL)
+            counts[i + 1] = snnp_cells_visit(&c, i, NULL, NULL, NULL)
     offsets = np.cumsum(counts)
     cdef cnp.ndarray[long long] off = offsets
     cdef long long total = off[n]
     cdef cnp.ndarray[int] J = np.empty(max(total, 1), np.intc)
     cdef cnp.ndarray[int, ndim=2] S = np.empty((max(total, 1), 3), np.intc)
+    cdef cnp.ndarray[double, ndim=2] V = np.empty((max(total, 1), 3))
     with nogil:
         for i in prange(n, num_threads=nt, schedule="dynamic", chunksize=64):
-            snnp_cells_visit(&c, i, &J[off[i]], &S[off[i], 0])
-    return offsets, J[:total], S[:total]
+            snnp_cells_visit(&c, i, &J[off[i]], &S[off[i], 0], &V[off[i], 0])
+    return offsets, J[:total], S[:total], V[:total]

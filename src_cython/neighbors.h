@@ -27,8 +27,10 @@ typedef struct {
     double cutoff;
 } snnp_cells;
 
-/* Visit the neighbours of atom i. If out_j is NULL, only count. Returns the count. */
-static long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift)
+/* Visit the neighbours of atom i. If out_j is NULL, only count. Returns the count.
+ * out_shift gets the integer image shift, out_vec the same shift in Cartesian coordinates. */
+static long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift,
+                                  double *out_vec)
 {
     const double rc2 = c->cutoff * c->cutoff;
     const double *C = c->cell;
@@ -61,9 +63,13 @@ static long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *o
                     if (out_j) {
                         out_j[count] = j;
                         /* back to the caller's unwrapped positions */
-                        out_shift[3*count]   = sa - c->image[3*j]   + c->image[3*i];
-                        out_shift[3*count+1] = sb - c->image[3*j+1] + c->image[3*i+1];
-                        out_shift[3*count+2] = sc - c->image[3*j+2] + c->image[3*i+2];
+                        const int t0 = sa - c->image[3*j]   + c->image[3*i];
+                        const int t1 = sb - c->image[3*j+1] + c->image[3*i+1];
+                        const int t2 = sc - c->image[3*j+2] + c->image[3*i+2];
+                        out_shift[3*count] = t0; out_shift[3*count+1] = t1; out_shift[3*count+2] = t2;
+                        out_vec[3*count]   = t0 * C[0] + t1 * C[3] + t2 * C[6];
+                        out_vec[3*count+1] = t0 * C[1] + t1 * C[4] + t2 * C[7];
+                        out_vec[3*count+2] = t0 * C[2] + t1 * C[5] + t2 * C[8];
                     }
                     ++count;
                 }
