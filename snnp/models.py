@@ -271,6 +271,10 @@ class Model:
         return self.tables.embed(sp, G)
 
     def _check_distances(self, out):
+        if out["rmin"] == 0.0:
+            i, j = out["rmin_pair"]
+            raise ValueError(f"atoms {i} and {j} sit at the same position (or on a periodic "
+                             "image of each other)")
         if self.check_short_distances and out["rmin"] < self.inner_cutoff:
             i, j = out["rmin_pair"]
             raise ValueError(

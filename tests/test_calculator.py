@@ -85,6 +85,13 @@ def test_bad_structures_get_clear_errors(model, atoms, mutate, message):
         atoms.get_forces()
 
 
+def test_coincident_atoms_are_an_error_even_without_the_short_distance_check(model, atoms):
+    atoms.positions[7] = atoms.positions[2]
+    model.check_short_distances = False
+    with pytest.raises(ValueError, match="atoms 2 and 7 sit at the same position"):
+        model.compute(atoms)
+
+
 def test_show_config_and_threads():
     cfg = snnp.show_config(file=open("/dev/null", "w"))
     assert isinstance(cfg["openmp"], bool) and cfg["max_threads"] >= 1
