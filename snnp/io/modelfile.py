@@ -1,7 +1,12 @@
 """snnp model files: one versioned JSON document per model.
 
     {"format": "snnp-model", "version": 1, "class": "SplineMEAM" | "SplineMEAMNN" | "SNNP",
-     "units": {"energy": "eV", "length": "Angstrom"}, "model": {...}, "provenance": {...}}
+     "units": {"energy": "eV", "length": "Angstrom"}, "species": [...], "cutoff": 5.0,
+     "filters": [K_r, K_a], "n_params": ..., "model": {...}, "provenance": {...}}
+
+"model" holds everything needed to rebuild the model: species, e0, the pair splines, the filter
+bank (every spline as x0, x1, knot values, end slopes), U and the MLP (widths, activation,
+weights, input mean and scale).  The top-level summary fields are for readers and tools.
 
 Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
 """
@@ -23,6 +28,8 @@ def _classes():
 def save_model(model, path, provenance=None):
     from .. import __version__
     doc = {"format": FORMAT, "version": VERSION, "class": type(model).__name__, "units": UNITS,
+           "species": model.species, "cutoff": model.cutoff,
+           "filters": [model.n_radial, model.n_angular], "n_params": model.n_params,
            "model": model.to_dict(),
            "provenance": {"snnp_version": __version__, **(provenance or {})}}
     text = json.dumps(doc, indent=1, allow_nan=False)
