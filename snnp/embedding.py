@@ -100,6 +100,66 @@ class MLPEmbedding:
     def copy(self):
         return MLPEmbedding.from_dict(self.to_dict())
 
+    def train_pass(self, species, x, xdot, kappa):
+        """Forward, tangent and one reverse sweep through the per-species networks.
+
+        For rows x (standardised filters) with tangents xdot, returns the adjoints of
+        Phi = sum_rows kappa * out(x) + d out(x)[xdot]:  x_bar = kappa grad out + H xdot,
+        xdot_bar = grad out, and the gradient of Phi with respect to the flat weights
+        (docs/theory.md, "Training gradients").  Network values are float64 NumPy; inference
+        uses the C kernel (snnp_mlp), and the tests check both agree.
+        """
+        species = np.asarray(species)
+        x_bar = np.zeros_like(x)
+        xdot_bar = np.zeros_like(x)
+        grads = []
+        for a, layers in enumerate(self.weights):
+            rows = np.flatnonzero(species == a)
+            grads.append(_species_pass(layers, self.activation, x[rows], xdot[rows],
+                                       kappa[rows], x_bar, xdot_bar, rows))
+        return x_bar, xdot_bar, np.concatenate(grads)
+
+
+def activation_derivatives(name, z):
+    """Activation value and its first and second derivatives."""
+    if name == "tanh":
+        t = np.tanh(z)
+        return t, 1.0 - t * t, -2.0 * t * (1.0 - t * t)
+    if name == "softplus":
+        sig = 0.5 * (1.0 + np.tanh(0.5 * z))
+        return np.logaddexp(0.0, z), sig, sig * (1.0 - sig)
+    if name == "silu":
+        sig = 0.5 * (1.0 + np.tanh(0.5 * z))
+        return z * sig, sig * (1.0 + z * (1.0 - sig)), sig * (1.0 - sig) * (2.0 + z * (1.0 - 2.0 * sig))
+    return z, np.ones_like(z), np.zeros_like(z)
+
+
+def _species_pass(layers, activation, x, xdot, kappa, x_bar, xdot_bar, rows):
+    a, adot = x, xdot
+    cache = []
+    for l, (W, b) in enumerate(layers):
+        z, zdot = a @ W.T + b, adot @ W.T
+        cache.append((a, adot, z, zdot))
+        if l + 1 < len(layers):
+            act, d1, _ = activation_derivatives(activation, z)
+            a, adot = act, d1 * zdot
+    z_bar = kappa[:, None] * np.ones((len(x), 1))
+    zdot_bar = np.ones((len(x), 1))
+    out = []
+    for l in range(len(layers) - 1, -1, -1):
+        W, b = layers[l]
+        a, adot, _, _ = cache[l]
+        out.append((z_bar.T @ a + zdot_bar.T @ adot, z_bar.sum(axis=0)))
+        a_bar, adot_bar = z_bar @ W, zdot_bar @ W
+        if l > 0:
+            _, _, zp, zpdot = cache[l - 1]
+            _, d1, d2 = activation_derivatives(activation, zp)
+            z_bar = a_bar * d1 + adot_bar * d2 * zpdot
+            zdot_bar = adot_bar * d1
+    x_bar[rows] = a_bar
+    xdot_bar[rows] = adot_bar
+    return np.concatenate([np.concatenate([gW.ravel(), gb]) for gW, gb in out[::-1]])
+
     def to_dict(self):
         return {"widths": list(self.widths), "activation": self.activation,
                 "n_inputs": self.n_inputs,

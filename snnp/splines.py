@@ -158,6 +158,40 @@ class Spline:
         y2[-1] = (2.0 * C[-1, 2] + 6.0 * C[-1, 3]) / h2
         return y2
 
+    def basis(self, x):
+        """Matrices Bv, Bd, Bdd (len(x), n+2) with s(x) = Bv p, s'(x) = Bd p, s''(x) = Bdd p.
+
+        The spline is linear in its parameters p; these rows are what gradients with respect to
+        p need (the embedding U in training, curvature penalties)."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        n, h = self.n_knots - 1, self.h
+        M = coefficient_matrix(self.n_knots, h)
+        t = (x - self.x0) / h
+        i = np.clip(np.floor(t).astype(int), 0, n - 1)
+        u = (t - i)[:, None]
+        one, zero = np.ones_like(u), np.zeros_like(u)
+        Bv = np.einsum("rc,rcp->rp", np.hstack([one, u, u * u, u ** 3]), M[i])
+        Bd = np.einsum("rc,rcp->rp", np.hstack([zero, one, 2 * u, 3 * u * u]), M[i]) / h
+        Bdd = np.einsum("rc,rcp->rp", np.hstack([zero, zero, 2 * one, 6 * u]), M[i]) / h ** 2
+        for mask, k_y, k_d, xe in ((t <= 0, 0, n + 1, self.x0), (t >= n, n, n + 2, self.x1)):
+            if mask.any():
+                Bv[mask] = 0.0
+                Bd[mask] = 0.0
+                Bdd[mask] = 0.0
+                Bv[mask, k_y] = 1.0
+                Bv[mask, k_d] = x[mask] - xe
+                Bd[mask, k_d] = 1.0
+        return Bv, Bd, Bdd
+
+    def curvature_matrix(self):
+        """Q with p^T Q p = integral of s''(x)^2 over the knots (a smoothness penalty)."""
+        n, h = self.n_knots - 1, self.h
+        M = coefficient_matrix(self.n_knots, h)
+        # s'' = (2 c2 + 6 c3 u) / h^2 on each interval; integral over u in [0, 1] times h
+        q = np.array([[4.0, 6.0], [6.0, 12.0]])
+        C23 = M[:, 2:4, :]                          # (n, 2, n+2)
+        return np.einsum("iap,ab,ibq->pq", C23, q, C23) / h ** 3
+
     def __call__(self, x, derivative=False):
         """NumPy reference evaluation: value (and slope if ``derivative``), linear outside."""
         x = np.asarray(x, dtype=float)

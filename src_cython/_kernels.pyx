@@ -36,14 +36,25 @@ cdef extern from "kernels.h":
     double snnp_embed(const snnp_model *m, int s, const double *G, double *dG) nogil
     void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d) nogil
 
+cdef extern from "kernels.h":
+    ctypedef struct snnp_field:
+        const double *lam
+        const double *mu
+        const int *structure
+
 cdef extern from "cpu_driver.h" nogil:
     int snnp_max_threads()
     int snnp_threads_for(int nthreads, long long natoms)
     int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
                          const long long *offsets, const int *nbr, const double *shift,
-                         int nthreads, int mode, const double *gamma,
+                         int nthreads, int mode, const double *gamma, const snnp_field *fld,
                          double *energies, double *G_out, double *forces, double *virial,
                          double *atom_virial, double *rmin_out, int *pair_out)
+    int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms, const double *x,
+                            const int *species, const long long *offsets, const int *nbr,
+                            const double *shift, int nthreads, const snnp_field *fld,
+                            const double *kappa, const double *gamma, const double *Gbar,
+                            double *grad)
 
 cdef extern from "neighbors.h" nogil:
     ctypedef struct snnp_cells:
@@ -69,7 +80,7 @@ cdef extern from *:
     """
     int SNNP_HAVE_OPENMP
 
-MODE_FULL, MODE_DESCRIPTORS, MODE_BACKWARD = 0, 1, 2
+MODE_FULL, MODE_DESCRIPTORS, MODE_BACKWARD, MODE_TANGENT = 0, 1, 2, 3
 MAX_FILTERS = 64
 MLP_MAX_WIDTH, MLP_MAX_LAYERS = 128, 8
 ACTIVATIONS = {"tanh": 0, "softplus": 1, "silu": 2, "linear": 3}
@@ -105,6 +116,7 @@ cdef class Tables:
     cdef object _keep
     cdef public int n_species, K_r, K_a
     cdef public double cutoff
+    cdef public long long n_coef
 
     def __init__(self, int n_species, int K_r, int K_a, double cutoff, blk_x0, blk_h, blk_nint,
                  blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0, mlp=None):
@@ -163,6 +175,7 @@ cdef class Tables:
         self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0,
                       width, moff, mw, mmean, misc, mzero)
         self.n_species, self.K_r, self.K_a, self.cutoff = n_species, K_r, K_a, cutoff
+        self.n_coef = cf.shape[0]
         self.m.n_species = n_species
         self.m.K_r = K_r
         self.m.K_a = K_a
@@ -211,6 +224,38 @@ cdef class Tables:
             e[r] = snnp_embed(&m, sp[r], &g[r, 0], &dG[r, 0])
         return e, dG[:, :KG]
 
+    def param_grad(self, positions, species, offsets, neighbors, shifts, field, kappa, gamma,
+                   Gbar):
+        """Gradient of J = sum kappa E + D E (docs/theory.md) with respect to the spline data
+        of the pair term and filters (array laid out like the packed coefficients), given per
+        atom kappa, gamma = deps/dG and Gbar = kappa gamma + H Gdot."""
+        cdef cnp.ndarray[double, ndim=2] x = _c(positions, np.float64)
+        cdef cnp.ndarray[int] sp = _c(species, np.intc)
+        cdef cnp.ndarray[long long] off = _c(offsets, np.longlong)
+        cdef cnp.ndarray[int] nbr = _c(neighbors, np.intc)
+        cdef cnp.ndarray[double, ndim=2] sh = _c(shifts, np.float64)
+        cdef int n = x.shape[0]
+        cdef int KG = self.K_r + self.K_a
+        cdef cnp.ndarray[double] kap = _c(kappa, np.float64)
+        cdef cnp.ndarray[double, ndim=2] gam = _c(gamma, np.float64).reshape(n, KG)
+        cdef cnp.ndarray[double, ndim=2] gbar = _c(Gbar, np.float64).reshape(n, KG)
+        cdef FieldArrays fa = FieldArrays(field, n)
+        cdef cnp.ndarray[double] grad = np.zeros(self.n_coef)
+        if nbr.shape[0] == 0:
+            nbr = np.zeros(1, np.intc)
+            sh = np.zeros((1, 3))
+        if kap.shape[0] != n or sp.shape[0] != n:
+            raise ValueError("kappa and species need one value per atom")
+        cdef int nt = get_num_threads()
+        cdef int rc
+        with nogil:
+            rc = snnp_cpu_param_grad(&self.m, self.n_coef, n, &x[0, 0], &sp[0], &off[0], &nbr[0],
+                                     &sh[0, 0], nt, &fa.f, &kap[0], &gam[0, 0], &gbar[0, 0],
+                                     &grad[0])
+        if rc != 0:
+            raise MemoryError("snnp kernel could not allocate its gradient buffers")
+        return grad
+
     def spline_values(self, int block, int K, x):
         """Values and slopes (len(x), K) of the K splines of a block, evaluated by the kernel."""
         cdef cnp.ndarray[double] xs = _c(x, np.float64).ravel()
@@ -223,12 +268,14 @@ cdef class Tables:
 
     def compute(self, positions, species, offsets, neighbors, shifts, int mode=MODE_FULL,
                 gamma=None, bint forces=True, bint virial=True, bint atom_virial=False,
-                bint descriptors=False):
+                bint descriptors=False, field=None):
         """Run the per-atom kernel over all atoms.
 
         Returns a dict with `energies` (N,), and where asked `forces` (N,3), `virial` (3,3) =
         sum over bonds of dE/dr_ij (x) r_ij, `atom_virial` (N,3,3), `G` (N, K_r+K_a), plus the
         shortest pair distance `rmin` and the pair `rmin_pair` (i, j) where it occurs.
+        MODE_TANGENT needs `field` = (lam (N,3), mu (S,3,3), structure (N,)) and returns `G` as
+        (N, 2(K_r+K_a)): the filters, then their derivative along the field.
         """
         cdef cnp.ndarray[double, ndim=2] x = _c(positions, np.float64)
         cdef cnp.ndarray[int] sp = _c(species, np.intc)
@@ -245,7 +292,14 @@ cdef class Tables:
             nbr = np.zeros(1, np.intc)
             sh = np.zeros((1, 3))
         cdef cnp.ndarray[double] e = np.zeros(n)
-        cdef cnp.ndarray[double, ndim=2] G = np.zeros((n if descriptors else 1, KG if KG else 1))
+        cdef int gw = 2 * KG if mode == MODE_TANGENT else KG
+        cdef FieldArrays fa
+        cdef snnp_field *fp = NULL
+        if mode == MODE_TANGENT:
+            fa = FieldArrays(field, n)
+            fp = &fa.f
+            descriptors = True
+        cdef cnp.ndarray[double, ndim=2] G = np.zeros((n if descriptors else 1, gw if gw else 1))
         cdef cnp.ndarray[double, ndim=2] F = np.zeros((n if forces else 1, 3))
         cdef cnp.ndarray[double, ndim=2] W = np.zeros((3, 3))
         cdef cnp.ndarray[double, ndim=3] AW = np.zeros((n if atom_virial else 1, 3, 3))
@@ -263,7 +317,7 @@ cdef class Tables:
                     "rmin": np.inf, "rmin_pair": (-1, -1)}
         with nogil:
             rc = snnp_cpu_compute(&self.m, n, &x[0, 0], &sp[0], &off[0], &nbr[0], &sh[0, 0], nt,
-                                  mode, gp, &e[0],
+                                  mode, gp, fp, &e[0],
                                   &G[0, 0] if descriptors else NULL,
                                   &F[0, 0] if forces else NULL,
                                   &W[0, 0] if virial else NULL,
@@ -281,6 +335,26 @@ cdef class Tables:
         if descriptors:
             out["G"] = G
         return out
+
+
+cdef class FieldArrays:
+    """Keeps the arrays of a displacement field (lam, mu, structure) alive for the kernels."""
+    cdef snnp_field f
+    cdef object keep
+
+    def __init__(self, field, int n):
+        lam, mu, structure = field
+        cdef cnp.ndarray[double, ndim=2] L = _c(lam, np.float64).reshape(n, 3)
+        cdef cnp.ndarray[double, ndim=3] M = _c(mu, np.float64).reshape(-1, 3, 3)
+        cdef cnp.ndarray[int] S = _c(structure, np.intc)
+        if S.shape[0] != n:
+            raise ValueError("the field needs a structure index per atom")
+        if n and (S.min() < 0 or S.max() >= M.shape[0]):
+            raise ValueError("structure index out of range of mu")
+        self.keep = (L, M, S)
+        self.f.lam = &L[0, 0]
+        self.f.mu = &M[0, 0, 0]
+        self.f.structure = &S[0]
 
 
 def neighbor_search(xw, image, bins, cell, pbc, nb, reach, bin_start, bin_atoms, double cutoff):

@@ -36,11 +36,12 @@ static int snnp_max_threads(void)
  * energies[N] always written; G_out[N*(K_r+K_a)], forces[3N], virial[9], atom_virial[9N] optional. */
 static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
                             const long long *offsets, const int *nbr, const double *shift,
-                            int nthreads, int mode, const double *gamma,
+                            int nthreads, int mode, const double *gamma, const snnp_field *fld,
                             double *energies, double *G_out, double *forces, double *virial,
                             double *atom_virial, double *rmin_out, int *pair_out)
 {
     const int KG = m->K_r + m->K_a;
+    const int gstride = (mode == SNNP_TANGENT) ? 2 * KG : KG;
     int max_nb = 0;
     for (int i = 0; i < natoms; ++i) {
         const long long c = offsets[i+1] - offsets[i];
@@ -89,8 +90,8 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
                 int j0 = -1;
                 energies[i] = snnp_atom(m, i, x, species, nbr + o, shift ? shift + 3 * o : NULL,
                                         (int)(offsets[i+1] - o), scr, iscr, mode,
-                                        gamma ? gamma + (size_t)KG * i : NULL,
-                                        G_out ? G_out + (size_t)KG * i : NULL, fb, vb,
+                                        gamma ? gamma + (size_t)KG * i : NULL, fld,
+                                        G_out ? G_out + (size_t)gstride * i : NULL, fb, vb,
                                         atom_virial ? atom_virial + 9 * (size_t)i : NULL,
                                         &rmin, &j0);
                 if (rmin < r0) { imin = i; jmin = j0; }
@@ -125,6 +126,62 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
 done:
     if (fbuf) for (int t = 1; t < nthreads; ++t) free(fbuf[t]);
     free(fbuf); free(vbuf); free(rbuf); free(ibuf);
+    return failed ? -1 : 0;
+}
+
+
+/* Training gradient with respect to the spline data (laid out like m->coef), summed over atoms:
+ * per atom kappa (of its structure), gamma and Gbar rows of K_r + K_a.  One buffer per thread,
+ * summed in thread order.  Returns 0, or -1 when memory could not be allocated. */
+static int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms, const double *x,
+                               const int *species, const long long *offsets, const int *nbr,
+                               const double *shift, int nthreads, const snnp_field *fld,
+                               const double *kappa, const double *gamma, const double *Gbar,
+                               double *grad)
+{
+    const int KG = m->K_r + m->K_a;
+    int max_nb = 0;
+    for (int i = 0; i < natoms; ++i) {
+        const long long c = offsets[i+1] - offsets[i];
+        if (c > max_nb) max_nb = (int)c;
+    }
+    nthreads = snnp_threads_for(nthreads, natoms);
+#ifndef _OPENMP
+    nthreads = 1;
+#endif
+    const int per = snnp_grad_scratch_per_neighbor(m);
+    double *buf = (double *)calloc((size_t)nthreads * (size_t)ncoef, sizeof(double));
+    int failed = !buf;
+    if (failed) return -1;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        double *scr = (double *)malloc(sizeof(double) * ((size_t)max_nb * per + 1));
+        int *iscr = (int *)malloc(sizeof(int) * (2 * (size_t)max_nb + 1));
+        double *g = buf + (size_t)tid * ncoef;
+        if (!scr || !iscr) {
+            #pragma omp atomic write
+            failed = 1;
+        } else {
+            #pragma omp for schedule(dynamic, 32)
+            for (int i = 0; i < natoms; ++i) {
+                const long long o = offsets[i];
+                snnp_atom_param_grad(m, i, x, species, nbr + o, shift ? shift + 3 * o : NULL,
+                                     (int)(offsets[i+1] - o), scr, iscr, fld, kappa[i],
+                                     gamma + (size_t)KG * i, Gbar + (size_t)KG * i, g);
+            }
+        }
+        free(scr); free(iscr);
+    }
+    for (long long q = 0; q < ncoef; ++q) {
+        double s = 0.0;
+        for (int t = 0; t < nthreads; ++t) s += buf[(size_t)t * ncoef + q];
+        grad[q] = s;
+    }
+    free(buf);
     return failed ? -1 : 0;
 }
 

@@ -171,14 +171,31 @@ SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
     return 10 + 6 * m->K_a + m->K_r;
 }
 
-enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2 };
+enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2, SNNP_TANGENT = 3 };
+
+/* A displacement field for training gradients (docs/theory.md, "Training gradients"): bond
+ * vectors move as rdot_ij = (lam_j - lam_i) + mu_s r_ij, mu_s per structure s. */
+typedef struct {
+    const double *lam;       /* [3 * natoms] */
+    const double *mu;        /* [9 * nstructures], row-major */
+    const int *structure;    /* [natoms] structure of each atom */
+} snnp_field;
+
+SNNP_FN void snnp_bond_rate(const snnp_field *fld, int i, int j, const double *d, double *rd)
+{
+    const double *mu = fld->mu + 9 * fld->structure[i];
+    for (int q = 0; q < 3; ++q)
+        rd[q] = fld->lam[3*j + q] - fld->lam[3*i + q] + mu[3*q] * d[0] + mu[3*q+1] * d[1] + mu[3*q+2] * d[2];
+}
 
 /* One atom i: filters G_i, embedding, and (if f != NULL) the forces of its energy e_i.
  *
  *   neighbours  nbr[0..nlisted-1] with Cartesian image shifts shift[3*a] (NULL: no shifts, as in
  *               LAMMPS where ghosts carry their own positions); pairs with r >= cutoff are skipped.
  *   mode        SNNP_FULL: embed in C (spline U and/or MLP);  SNNP_DESCRIPTORS: only G_i and the
- *               pair energy;  SNNP_BACKWARD: take dE/dG_i from gamma (embedding done elsewhere).
+ *               pair energy;  SNNP_BACKWARD: take dE/dG_i from gamma (embedding done elsewhere);
+ *               SNNP_TANGENT: G_i and its directional derivative Gdot_i along the field `fld`
+ *               (an snnp_field), written to G_out[0..2K).
  *   G_out       [K_r + K_a] or NULL;   gamma [K_r + K_a] used in SNNP_BACKWARD
  *   f           force buffer [3*natoms] (scatter into i and its neighbours), or NULL
  *   vir         9 doubles, accumulates sum over bonds of dE/dr_ij (x) r_ij (row-major), or NULL
@@ -192,8 +209,8 @@ enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2 };
 SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int *species,
                          const int *nbr, const double *shift, int nlisted,
                          double *scr, int *iscr, int mode, const double *gamma,
-                         double *G_out, double *f, double *vir, double *avir,
-                         double *rmin, int *jmin)
+                         const snnp_field *fld, double *G_out, double *f, double *vir,
+                         double *avir, double *rmin, int *jmin)
 {
     const int ns = m->n_species, Kr = m->K_r, Ka = m->K_a, KG = Kr + Ka;
     const int si = species[i];
@@ -278,6 +295,22 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double e = epair;
     if (G_out) for (int k = 0; k < KG; ++k) G_out[k] = G[k];
     if (mode == SNNP_DESCRIPTORS) return e;
+    if (mode == SNNP_TANGENT) {
+        /* Gdot = sum_a dG/dd_a . rdot_a along the field fld, written after G in G_out */
+        double *Gdot = G_out + KG;
+        for (int k = 0; k < KG; ++k) Gdot[k] = 0.0;
+        for (int a = 0; a < nn; ++a) {
+            const double *sa = scr + (long long)a * per;
+            const double *alpha = sa + 10 + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+            double rd[3];
+            snnp_bond_rate(fld, i, iscr[2*a], sa, rd);
+            const double par = rd[0]*sa[3] + rd[1]*sa[4] + rd[2]*sa[5];
+            for (int k = 0; k < Kr; ++k) Gdot[k] += rhop[k] * par;
+            for (int k = 0; k < Ka; ++k)
+                Gdot[Kr + k] += alpha[k] * par + beta[3*k] * rd[0] + beta[3*k+1] * rd[1] + beta[3*k+2] * rd[2];
+        }
+        return e;
+    }
     if (mode == SNNP_BACKWARD) {
         for (int k = 0; k < KG; ++k) dG[k] = gamma[k];
     } else {
@@ -313,6 +346,127 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     if (vir) for (int q = 0; q < 9; ++q) vir[q] += w[q];
     if (avir) for (int q = 0; q < 9; ++q) avir[q] = w[q];
     return e;
+}
+
+/* Add d(sum_k wv_k s_k(x) + wd_k s'_k(x)) / d(block data) into grad (laid out like coef). */
+SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const double *wv,
+                              const double *wd, double *grad)
+{
+    const double invh = m->blk_invh[b];
+    const int n = m->blk_nint[b];
+    double *g = grad + m->blk_off[b];
+    const double t = (x - m->blk_x0[b]) * invh;
+    if (t > 0.0 && t < (double)n) {
+        int i = (int)t;
+        if (i >= n) i = n - 1;
+        const double u = t - (double)i, u2 = u * u;
+        double *q = g + (long long)i * K * 4;
+        for (int k = 0; k < K; ++k, q += 4) {
+            const double dv = wd[k] * invh;
+            SNNP_ADD(&q[0], wv[k]);
+            SNNP_ADD(&q[1], wv[k] * u + dv);
+            SNNP_ADD(&q[2], wv[k] * u2 + 2.0 * u * dv);
+            SNNP_ADD(&q[3], wv[k] * u2 * u + 3.0 * u2 * dv);
+        }
+    } else {
+        double *e = g + (long long)n * K * 4;
+        const int left = t <= 0.0;
+        const double dx = left ? x - m->blk_x0[b] : (t - (double)n) * m->blk_h[b];
+        for (int k = 0; k < K; ++k) {
+            SNNP_ADD(&e[4*k + (left ? 0 : 2)], wv[k]);
+            SNNP_ADD(&e[4*k + (left ? 1 : 3)], wv[k] * dx + wd[k]);
+        }
+    }
+}
+
+/* Training gradient of atom i's share of J = kappa E + D E (docs/theory.md) with respect to the
+ * spline data of the pair term and the filters, for given gamma = deps/dG_i and
+ * Gbar = kappa gamma + H Gdot_i (from the embedding).  Adds into grad (laid out like coef).
+ * Scratch per neighbour: d[3] u[3] r rdot[3] par f[Ka] fp[Ka] wv[Ka] wd[Ka]. */
+SNNP_FN int snnp_grad_scratch_per_neighbor(const snnp_model *m)
+{
+    return 11 + 4 * m->K_a;
+}
+
+SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, const int *species,
+                                  const int *nbr, const double *shift, int nlisted,
+                                  double *scr, int *iscr, const snnp_field *fld, double kappa,
+                                  const double *gamma, const double *Gbar, double *grad)
+{
+    const int ns = m->n_species, Kr = m->K_r, Ka = m->K_a;
+    const int si = species[i];
+    const double rc2 = m->cutoff * m->cutoff;
+    const int per = snnp_grad_scratch_per_neighbor(m);
+    double v[64], dv[64], wv[64], wd[64];
+    int nn = 0;
+    for (int a = 0; a < nlisted; ++a) {
+        const int j = nbr[a];
+        double d[3] = {x[3*j] - x[3*i], x[3*j+1] - x[3*i+1], x[3*j+2] - x[3*i+2]};
+        if (shift) { d[0] += shift[3*a]; d[1] += shift[3*a+1]; d[2] += shift[3*a+2]; }
+        const double r2 = d[0]*d[0] + d[1]*d[1] + d[2]*d[2];
+        if (r2 >= rc2) continue;
+        const double r = sqrt(r2);
+        const int sj = species[j];
+        double *s = scr + (long long)nn * per;
+        for (int q = 0; q < 3; ++q) { s[q] = d[q]; s[3+q] = d[q] / r; }
+        s[6] = r;
+        snnp_bond_rate(fld, i, j, d, s + 7);
+        const double par = s[7]*s[3] + s[8]*s[4] + s[9]*s[5];
+        s[10] = par;
+        iscr[2*nn] = j; iscr[2*nn+1] = sj;
+        const int pb = m->phi_blk[si*ns + sj];
+        if (pb >= 0) {        /* half of the pair term: kappa phi/2 + phi'/2 rdot_par */
+            const double hv = 0.5 * kappa, hd = 0.5 * par;
+            snnp_spline_grad(m, pb, 1, r, &hv, &hd, grad);
+        }
+        if (Kr > 0) {         /* R_k: Gbar_k rho_k + gamma_k rho'_k rdot_par */
+            for (int k = 0; k < Kr; ++k) { wv[k] = Gbar[k]; wd[k] = gamma[k] * par; }
+            snnp_spline_grad(m, m->rho_blk[sj], Kr, r, wv, wd, grad);
+        }
+        if (Ka > 0) {
+            double *fv = s + 11, *fp = fv + Ka, *w1 = fp + Ka, *w2 = w1 + Ka;
+            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, fp);
+            for (int k = 0; k < Ka; ++k) { w1[k] = 0.0; w2[k] = 0.0; }
+        }
+        ++nn;
+    }
+    if (Ka == 0) return;
+    /* triplets: A_k = f f g;  Adot_k = f' par_a f g + f f' par_b g + f f g' cdot */
+    for (int a = 1; a < nn; ++a) {
+        double *sa = scr + (long long)a * per;
+        const double *ua = sa + 3, *rda = sa + 7;
+        const double *fa = sa + 11, *fpa = fa + Ka;
+        double *wva = sa + 11 + 2*Ka, *wda = wva + Ka;
+        const int *grow = m->g_blk + iscr[2*a+1] * ns;
+        for (int b = 0; b < a; ++b) {
+            double *sb = scr + (long long)b * per;
+            const double *ub = sb + 3, *rdb = sb + 7;
+            const double *fb = sb + 11, *fpb = fb + Ka;
+            double *wvb = sb + 11 + 2*Ka, *wdb = wvb + Ka;
+            const double c = ua[0]*ub[0] + ua[1]*ub[1] + ua[2]*ub[2];
+            const double cdot = ((ub[0] - c*ua[0])*rda[0] + (ub[1] - c*ua[1])*rda[1] + (ub[2] - c*ua[2])*rda[2]) / sa[6]
+                              + ((ua[0] - c*ub[0])*rdb[0] + (ua[1] - c*ub[1])*rdb[1] + (ua[2] - c*ub[2])*rdb[2]) / sb[6];
+            const int gb = grow[iscr[2*b+1]];
+            snnp_spline_eval(m, gb, Ka, c, v, dv);
+            for (int k = 0; k < Ka; ++k) {
+                const double Gb = Gbar[Kr + k], ga = gamma[Kr + k];
+                const double ff = fa[k] * fb[k];
+                /* g_k: value weight and slope weight */
+                wv[k] = Gb * ff + ga * (fpa[k] * sa[10] * fb[k] + fa[k] * fpb[k] * sb[10]);
+                wd[k] = ga * ff * cdot;
+                /* f_k(a): value weight and slope weight; symmetric for b */
+                wva[k] += Gb * fb[k] * v[k] + ga * (fpb[k] * sb[10] * v[k] + fb[k] * dv[k] * cdot);
+                wda[k] += ga * sa[10] * fb[k] * v[k];
+                wvb[k] += Gb * fa[k] * v[k] + ga * (fpa[k] * sa[10] * v[k] + fa[k] * dv[k] * cdot);
+                wdb[k] += ga * sb[10] * fa[k] * v[k];
+            }
+            snnp_spline_grad(m, gb, Ka, c, wv, wd, grad);
+        }
+    }
+    for (int a = 0; a < nn; ++a) {
+        double *sa = scr + (long long)a * per;
+        snnp_spline_grad(m, m->f_blk[iscr[2*a+1]], Ka, sa[6], sa + 11 + 2*Ka, sa + 11 + 3*Ka, grad);
+    }
 }
 
 #endif /* SNNP_KERNELS_H */

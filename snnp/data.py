@@ -1,0 +1,197 @@
+"""Datasets of structures with energies, forces and stresses (any may be missing).
+
+Readers: extxyz (``Dataset.from_extxyz``), ASE databases (``from_ase_db``) and the mlearn JSON
+format of Zuo et al. (``from_mlearn``).  Labels come in ASE units and conventions
+(docs/conventions.md): total energy in eV, forces in eV/A, stress in eV/A^3 (Voigt, ASE sign).
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["Structure", "Dataset"]
+
+#: mlearn/VASP virial stress in kbar, order xx yy zz xy yz zx, compression positive
+KBAR_PER_EV_A3 = 1602.1766208
+
+
+class Structure:
+    """One labelled structure: ASE Atoms plus energy (eV), forces (N,3) and stress (6,)."""
+
+    __slots__ = ("atoms", "energy", "forces", "stress", "weight", "group", "name")
+
+    def __init__(self, atoms, energy=None, forces=None, stress=None, weight=1.0, group=None,
+                 name=None):
+        self.atoms = atoms
+        n = len(atoms)
+        where = f"structure {name!r}" if name else "structure"
+        if n == 0:
+            raise ValueError(f"{where} has no atoms")
+        if not np.all(np.isfinite(atoms.positions)):
+            raise ValueError(f"{where} has NaN or infinite positions")
+        self.energy = None if energy is None else float(energy)
+        if self.energy is not None and not np.isfinite(self.energy):
+            raise ValueError(f"{where}: energy label is NaN or infinite")
+        self.forces = None if forces is None else np.array(forces, dtype=float)
+        if self.forces is not None:
+            if self.forces.shape != (n, 3):
+                raise ValueError(f"{where}: forces must have shape ({n}, 3), got {self.forces.shape}")
+            if not np.all(np.isfinite(self.forces)):
+                raise ValueError(f"{where}: force labels contain NaN or infinite values")
+        self.stress = None if stress is None else np.array(stress, dtype=float).ravel()
+        if self.stress is not None:
+            if self.stress.shape == (9,):
+                s = self.stress.reshape(3, 3)
+                self.stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+            if self.stress.shape != (6,):
+                raise ValueError(f"{where}: stress must have 6 (Voigt) or 9 values")
+            if not np.all(np.isfinite(self.stress)):
+                raise ValueError(f"{where}: stress labels contain NaN or infinite values")
+        self.weight = float(weight)
+        if not (self.weight >= 0 and np.isfinite(self.weight)):
+            raise ValueError(f"{where}: weight must be finite and >= 0")
+        self.group, self.name = group, name
+
+
+class Dataset:
+    """A list of labelled structures with reproducible splits."""
+
+    def __init__(self, structures, name=None):
+        self.structures = list(structures)
+        self.name = name
+
+    def __len__(self):
+        return len(self.structures)
+
+    def __getitem__(self, k):
+        if isinstance(k, (slice, list, np.ndarray)):
+            idx = range(len(self))[k] if isinstance(k, slice) else k
+            return Dataset([self.structures[i] for i in idx], self.name)
+        return self.structures[k]
+
+    def __iter__(self):
+        return iter(self.structures)
+
+    def __add__(self, other):
+        return Dataset(self.structures + other.structures, self.name)
+
+    @property
+    def n_atoms(self):
+        return sum(len(s.atoms) for s in self.structures)
+
+    @property
+    def species(self):
+        return sorted({sym for s in self.structures for sym in s.atoms.get_chemical_symbols()})
+
+    @property
+    def groups(self):
+        return sorted({s.group for s in self.structures if s.group is not None})
+
+    def sha256(self):
+        """A hash of positions, cells, species and labels, for provenance in model files."""
+        h = hashlib.sha256()
+        for s in self.structures:
+            a = s.atoms
+            for arr in (a.numbers, a.positions, a.cell.array, a.pbc):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            for lab in (s.energy, s.forces, s.stress, s.weight):
+                h.update(b"-" if lab is None else np.ascontiguousarray(lab, dtype=float).tobytes())
+        return h.hexdigest()
+
+    def split(self, validation=0.1, seed=0, by_group=True):
+        """Reproducible (train, validation) split; ``by_group`` keeps every group's share."""
+        rng = np.random.default_rng(seed)
+        keys = [s.group if by_group else None for s in self.structures]
+        val = []
+        for g in sorted(set(keys), key=str):
+            idx = np.array([i for i, k in enumerate(keys) if k == g])
+            rng.shuffle(idx)
+            n_val = int(round(validation * len(idx)))
+            val += list(idx[:n_val])
+        val = sorted(val)
+        train = [i for i in range(len(self)) if i not in set(val)]
+        return self[train], self[val]
+
+    # -- readers ---------------------------------------------------------------------------
+    @classmethod
+    def from_atoms_list(cls, images, energy_key="energy", forces_key="forces",
+                        stress_key="stress", weight_key="weight", group_key="config_type",
+                        name=None):
+        """Labels from ``atoms.info`` / ``atoms.arrays`` under the given keys, else from an
+        attached (single-point) calculator."""
+        structures = []
+        for k, atoms in enumerate(images):
+            calc = atoms.calc
+            results = getattr(calc, "results", {}) if calc is not None else {}
+            energy = atoms.info.get(energy_key, results.get("energy"))
+            forces = atoms.arrays.get(forces_key, results.get("forces"))
+            stress = atoms.info.get(stress_key, results.get("stress"))
+            clean = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+            structures.append(Structure(clean, energy, forces, stress,
+                                        weight=atoms.info.get(weight_key, 1.0),
+                                        group=atoms.info.get(group_key), name=f"{name or ''}#{k}"))
+        return cls(structures, name)
+
+    @classmethod
+    def from_extxyz(cls, path, **keys):
+        """Read an extended-XYZ file (all frames); see ``from_atoms_list`` for the label keys."""
+        import ase.io
+        path = os.fspath(path)
+        try:
+            images = ase.io.read(path, index=":", format="extxyz")
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable extxyz file ({exc})") from None
+        return cls.from_atoms_list(images, name=os.path.basename(path), **keys)
+
+    @classmethod
+    def from_ase_db(cls, path, selection=None, **keys):
+        """Read an ASE database (rows matching ``selection``), labels as in ``from_atoms_list``."""
+        import ase.db
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        images = []
+        with ase.db.connect(path) as db:
+            for row in db.select(selection):
+                atoms = row.toatoms(add_additional_information=True)
+                atoms.info.update(atoms.info.pop("key_value_pairs", {}))
+                atoms.info.update(atoms.info.pop("data", {}) or {})
+                for key in ("forces",):
+                    if keys.get("forces_key", "forces") in atoms.info:
+                        atoms.arrays[keys.get("forces_key", "forces")] = np.array(
+                            atoms.info.pop(keys.get("forces_key", "forces")))
+                images.append(atoms)
+        return cls.from_atoms_list(images, name=os.path.basename(path), **keys)
+
+    @classmethod
+    def from_mlearn(cls, path):
+        """Read an mlearn JSON file (Zuo et al. 2020): pymatgen structures, total energies,
+        forces, and VASP virial stresses in kbar (converted to ASE's eV/A^3 and sign)."""
+        path = os.fspath(path)
+        with open(path) as fh:
+            try:
+                entries = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        structures = []
+        for k, e in enumerate(entries):
+            try:
+                st = e["structure"]
+                cell = np.array(st["lattice"]["matrix"], dtype=float)
+                pos = np.array([site["xyz"] for site in st["sites"]], dtype=float)
+                symbols = [site["species"][0]["element"] for site in st["sites"]]
+                out = e["outputs"]
+                v = out.get("virial_stress")
+                stress = None if v is None else -np.array(
+                    [v[0], v[1], v[2], v[4], v[5], v[3]], dtype=float) / KBAR_PER_EV_A3
+                atoms = Atoms(symbols, positions=pos, cell=cell, pbc=True)
+                structures.append(Structure(atoms, out.get("energy"), out.get("forces"), stress,
+                                            group=e.get("group"), name=f"{os.path.basename(path)}#{k}"))
+            except (KeyError, TypeError, IndexError) as exc:
+                raise ValueError(f"{path}: entry {k} is not an mlearn structure "
+                                 f"(missing {exc})") from None
+        return cls(structures, name=os.path.basename(os.path.dirname(path)) or path)

@@ -1,0 +1,92 @@
+"""The analytic loss gradient equals central finite differences for every rung and group."""
+import numpy as np
+import pytest
+
+import snnp
+from models_for_tests import alloy, random_ladder_model, random_spline_meam
+from snnp.data import Structure
+from snnp.training import Batch, Loss, loss_and_gradient
+
+
+def _data(species, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        atoms = alloy(species, seed + k)
+        out.append(Structure(atoms, energy=5 * rng.normal(), forces=rng.normal(size=(len(atoms), 3)),
+                             stress=0.01 * rng.normal(size=6), weight=1.0 + k))
+    if n >= 3:      # a structure without stress, one without forces
+        out[1].stress = None
+        out[2].forces = None
+    return out
+
+
+MODELS = {
+    "smeam_1": lambda: random_spline_meam(["Cu"], 1),
+    "smeam_2": lambda: random_spline_meam(["Cu", "Ag"], 2),
+    "smeam_nn_1": lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu"], 2, 2, widths=(5,), seed=1),
+    "smeam_nn_2": lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu", "Ag"], 1, 2, widths=(4,),
+                                              activation="softplus", seed=2),
+    "snnp_1": lambda: random_ladder_model(snnp.SNNP, ["Cu"], 2, 2, widths=(4, 3), seed=3),
+    "snnp_2": lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 1, widths=(4,),
+                                          activation="silu", seed=4),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_loss_gradient_equals_finite_differences(name):
+    model = MODELS[name]()
+    species = model.species
+    batch = Batch(_data(species), model)
+    loss = Loss(energy=1.0, forces=0.3, stress=0.5, curvature=1e-3, l2=1e-3)
+    p0 = model.get_params()
+    value, grad = loss_and_gradient(model, batch, loss)
+    h = 1e-6
+    fd = np.zeros_like(p0)
+    for i in range(len(p0)):
+        p = p0.copy()
+        p[i] += h
+        model.set_params(p)
+        up = loss_and_gradient(model, batch, loss, gradient=False)[0]
+        p[i] -= 2 * h
+        model.set_params(p)
+        down = loss_and_gradient(model, batch, loss, gradient=False)[0]
+        fd[i] = (up - down) / (2 * h)
+    model.set_params(p0)
+    assert value > 0
+    for group, sl in model.param_layout():
+        if sl.stop > sl.start:
+            assert np.abs(fd[sl]).max() > 0, f"{group} has no effect on the loss"
+    assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
+
+
+def test_force_part_equals_parameter_gradient_of_displaced_energies():
+    """DESIGN's independent cross-check: with only a force term, dL/dtheta equals
+    [grad_theta E(x + h lam) - grad_theta E(x - h lam)] / 2h, with lam = -dL/dF."""
+    from snnp.training import predict
+    model = random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 2, widths=(4,), seed=7)
+    structure = _data(["Cu", "Ag"], n=1)[0]
+    structure.stress = None
+    batch = Batch([structure], model)
+    _, grad = loss_and_gradient(model, batch, Loss(energy=0.0, forces=1.0, stress=0.0,
+                                                   curvature=0.0, l2=0.0))
+    _, forces, _ = predict(model, batch)
+    lam = -(2 / (3 * len(forces))) * (forces - batch.forces)
+
+    def energy_gradient(positions):
+        """grad_theta E from an energy-only loss: dL/dtheta = kappa grad_theta E."""
+        b = Batch([structure], model)
+        b.positions = positions
+        b.forces[:] = 0.0
+        b.has_forces[:] = False
+        b.energy[:] = -1e3
+        _, g = loss_and_gradient(model, b, Loss(energy=1.0, forces=0.0, stress=0.0,
+                                                curvature=0.0, l2=0.0))
+        E = predict(model, b)[0][0]
+        return g / (2 * (E + 1e3) / b.n_atoms[0] ** 2)
+
+    h = 1e-5
+    cross = (energy_gradient(batch.positions + h * lam)
+             - energy_gradient(batch.positions - h * lam)) / (2 * h)
+    assert np.abs(grad).max() > 0
+    assert np.abs(cross - grad).max() <= 1e-5 * np.abs(grad).max()
