@@ -119,6 +119,19 @@ class MLPEmbedding:
                                        kappa[rows], x_bar, xdot_bar, rows))
         return x_bar, xdot_bar, np.concatenate(grads)
 
+    def to_dict(self):
+        return {"widths": list(self.widths), "activation": self.activation,
+                "n_inputs": self.n_inputs,
+                "weights": [[{"W": W.tolist(), "b": b.tolist()} for W, b in layers]
+                            for layers in self.weights],
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d):
+        weights = [[(layer["W"], layer["b"]) for layer in layers] for layers in d["weights"]]
+        return cls(len(weights), d["n_inputs"], d["widths"], d["activation"], weights=weights,
+                   mean=d["mean"], scale=d["scale"])
+
 
 def activation_derivatives(name, z):
     """Activation value and its first and second derivatives."""
@@ -160,15 +173,3 @@ def _species_pass(layers, activation, x, xdot, kappa, x_bar, xdot_bar, rows):
     xdot_bar[rows] = adot_bar
     return np.concatenate([np.concatenate([gW.ravel(), gb]) for gW, gb in out[::-1]])
 
-    def to_dict(self):
-        return {"widths": list(self.widths), "activation": self.activation,
-                "n_inputs": self.n_inputs,
-                "weights": [[{"W": W.tolist(), "b": b.tolist()} for W, b in layers]
-                            for layers in self.weights],
-                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d):
-        weights = [[(layer["W"], layer["b"]) for layer in layers] for layers in d["weights"]]
-        return cls(len(weights), d["n_inputs"], d["widths"], d["activation"], weights=weights,
-                   mean=d["mean"], scale=d["scale"])
