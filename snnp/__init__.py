@@ -8,13 +8,15 @@ __version__ = "0.1.0"
 
 from . import _kernels
 from .calculator import SNNPCalculator
+from .data import Dataset, Structure
+from .training import Loss
 from .embedding import MLPEmbedding
 from .filters import FilterBank
 from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
 from .splines import Spline
 
-__all__ = ["SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
+__all__ = ["Dataset", "Structure", "Loss", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
            "load", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 

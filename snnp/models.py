@@ -382,6 +382,17 @@ class Model:
                 f"there are linear extrapolations. Set model.check_short_distances = False to "
                 f"evaluate anyway.")
 
+    def fit(self, train, validation=None, **options):
+        """Fit to an ``snnp.Dataset``; returns the model (see ``snnp.training.fit``)."""
+        from .training import fit
+        return fit(self, train, validation, **options)
+
+    def score(self, dataset):
+        """Errors on a Dataset: energy (meV/atom), force (eV/A) and stress (GPa) RMSE and MAE,
+        overall and per group."""
+        from .training import Batch, errors
+        return errors(self, Batch(dataset.structures, self))
+
     def get_potential_energy(self, atoms):
         return self.compute(atoms, ("energy",))["energy"]
 

@@ -50,61 +50,63 @@ class Loss:
 class Batch:
     """Structures concatenated into one system for the kernels, with their labels.
 
-    Neighbour lists are built once per structure (training positions do not move).
+    ``Batch(structures, model)`` searches each structure's neighbours once (training positions
+    do not move); ``batch.subset(indices)`` makes mini-batches from those lists.
     """
 
-    def __init__(self, structures, model):
-        if len(structures) == 0:
-            raise ValueError("cannot train on an empty dataset")
-        self.n_structures = len(structures)
-        cutoff = model.cutoff
-        pos, spc, struct, offs, nbrs, shifts = [], [], [], [np.zeros(1, np.int64)], [], []
-        pair_start = 0
-        n_atoms, volumes, energy, stress, weight = [], [], [], [], []
-        forces, has_f = [], []
-        start = 0
-        for s_idx, st in enumerate(structures):
-            atoms = st.atoms
-            sp = model._atoms_species(atoms)
-            o, j, _, vec = _search_vectors(atoms, cutoff)
-            if len(j) == 0:
-                raise ValueError(f"structure {s_idx}{_name(st)} has no neighbours within the "
-                                 f"cutoff {cutoff:.3g} A: it tells the model nothing")
-            pos.append(atoms.positions)
-            spc.append(sp)
-            struct.append(np.full(len(atoms), s_idx, np.intc))
-            offs.append(o[1:] + pair_start)
-            pair_start += int(o[-1])
-            nbrs.append(j + start)
-            shifts.append(vec)
-            start += len(atoms)
-            n_atoms.append(len(atoms))
-            volumes.append(abs(np.linalg.det(atoms.cell.array)))
-            energy.append(np.nan if st.energy is None else st.energy)
-            stress.append(np.full(6, np.nan) if st.stress is None else st.stress)
-            weight.append(st.weight)
-            has_f.append(np.full(len(atoms), st.forces is not None))
-            forces.append(np.zeros((len(atoms), 3)) if st.forces is None else st.forces)
-        self.positions = np.concatenate(pos)
-        self.species = np.concatenate(spc).astype(np.intc)
-        self.structure = np.concatenate(struct)
-        self.offsets = np.concatenate(offs).astype(np.int64)
-        self.neighbors = np.concatenate(nbrs).astype(np.intc)
-        self.shifts = np.concatenate(shifts)
-        self.n_atoms = np.array(n_atoms, float)
-        self.volume = np.array(volumes)
-        self.energy = np.array(energy)
-        self.stress = np.array(stress)
-        self.weight = np.array(weight, float)
-        self.forces = np.concatenate(forces)
-        self.has_forces = np.concatenate(has_f)
+    def __init__(self, structures, model, _parts=None):
+        if _parts is None:
+            if len(structures) == 0:
+                raise ValueError("cannot train on an empty dataset")
+            _parts = [_prepare(k, st, model) for k, st in enumerate(structures)]
+        self.parts, self.n_species = _parts, model.n_species
+        self.n_structures = len(_parts)
+        cat = lambda key: np.concatenate([p[key] for p in _parts])
+        sizes = np.array([len(p["species"]) for p in _parts])
+        pairs = np.array([len(p["neighbors"]) for p in _parts])
+        atom_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        pair_start = np.concatenate([[0], np.cumsum(pairs)[:-1]])
+        self.positions = cat("positions")
+        self.species = cat("species").astype(np.intc)
+        self.structure = np.repeat(np.arange(self.n_structures), sizes).astype(np.intc)
+        self.offsets = np.concatenate([[0]] + [p["offsets"][1:] + s for p, s in zip(_parts, pair_start)]).astype(np.int64)
+        self.neighbors = np.concatenate([p["neighbors"] + s for p, s in zip(_parts, atom_start)]).astype(np.intc)
+        self.shifts = cat("shifts")
+        self.n_atoms = sizes.astype(float)
+        self.volume = np.array([p["volume"] for p in _parts])
+        self.energy = np.array([p["energy"] for p in _parts])
+        self.stress = np.array([p["stress"] for p in _parts])
+        self.weight = np.array([p["weight"] for p in _parts])
+        self.forces = cat("forces")
+        self.has_forces = cat("has_forces")
+        self.groups = [p["group"] for p in _parts]
         self.has_energy = np.isfinite(self.energy)
         self.has_stress = np.all(np.isfinite(self.stress), axis=1) & (self.volume > 1e-12)
-        self.composition = np.zeros((self.n_structures, model.n_species))
+        self.composition = np.zeros((self.n_structures, self.n_species))
         np.add.at(self.composition, (self.structure, self.species), 1.0)
+
+    def subset(self, indices, model):
+        return Batch(None, model, _parts=[self.parts[i] for i in indices])
 
     def per_structure(self, values):
         return np.bincount(self.structure, weights=values, minlength=self.n_structures)
+
+
+def _prepare(index, st, model):
+    atoms = st.atoms
+    o, j, _, vec = _search_vectors(atoms, model.cutoff)
+    if len(j) == 0:
+        raise ValueError(f"structure {index}{_name(st)} has no neighbours within the cutoff "
+                         f"{model.cutoff:.3g} A: it tells the model nothing")
+    n = len(atoms)
+    return {"positions": atoms.positions.copy(), "species": model._atoms_species(atoms),
+            "offsets": o, "neighbors": j, "shifts": vec,
+            "volume": abs(np.linalg.det(atoms.cell.array)),
+            "energy": np.nan if st.energy is None else st.energy,
+            "stress": np.full(6, np.nan) if st.stress is None else st.stress,
+            "weight": st.weight, "group": st.group,
+            "forces": np.zeros((n, 3)) if st.forces is None else st.forces,
+            "has_forces": np.full(n, st.forces is not None)}
 
 
 def _name(structure):
@@ -262,3 +264,241 @@ def _weight_mask(model):
         for W, b in layers:
             parts += [np.ones(W.size), np.zeros(b.size)]
     return np.concatenate(parts)
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+def errors(model, batch):
+    """Prediction errors: energy per atom (meV/atom), force components (eV/A), stress (GPa),
+    RMSE and MAE, overall and per group."""
+    energy, forces, stress = predict(model, batch)
+
+    def stats(x):
+        x = np.asarray(x, float).ravel()
+        if x.size == 0:
+            return {"rmse": float("nan"), "mae": float("nan"), "n": 0}
+        return {"rmse": float(np.sqrt(np.mean(x * x))), "mae": float(np.mean(np.abs(x))),
+                "n": int(x.size)}
+
+    def block(sel):
+        e = sel & batch.has_energy
+        s = sel & batch.has_stress
+        a = sel[batch.structure] & batch.has_forces
+        return {"energy_meV_per_atom": stats(1e3 * (energy[e] - batch.energy[e]) / batch.n_atoms[e]),
+                "forces_eV_per_A": stats(forces[a] - batch.forces[a]),
+                "stress_GPa": stats(EV_A3_TO_GPA * (stress[s] - batch.stress[s]))}
+
+    out = block(np.ones(batch.n_structures, bool))
+    groups = sorted({g for g in batch.groups if g is not None}, key=str)
+    if groups:
+        out["groups"] = {g: block(np.array([x == g for x in batch.groups])) for g in groups}
+    return out
+
+
+def _summary(err):
+    return (f"E {err['energy_meV_per_atom']['rmse']:.3g} meV/atom  "
+            f"F {err['forces_eV_per_A']['rmse']:.3g} eV/A")
+
+
+# -- initialisation ---------------------------------------------------------------------------
+
+def initialise_reference_energies(model, batch):
+    """Per-species e0 by least squares of the energy labels on composition."""
+    rows = batch.has_energy
+    if not rows.any():
+        return
+    A = batch.composition[rows]
+    energy, _, _ = predict(model, batch)
+    residual = batch.energy[rows] - (energy[rows] - A @ model.e0)
+    e0, *_ = np.linalg.lstsq(A, residual, rcond=None)
+    model.e0 = e0
+    model.invalidate()
+
+
+def initialise_embedding_inputs(model, batch):
+    """Freeze the network's input standardisation and U's knot range to the training data."""
+    out = model.tables.compute(batch.positions, batch.species, batch.offsets, batch.neighbors,
+                               batch.shifts, mode=_kernels.MODE_DESCRIPTORS, forces=False,
+                               virial=False, descriptors=True)
+    G = out["G"][:, :model.filters.n_filters]
+    if model.mlp is not None:
+        model.mlp.set_normalization(G, batch.species)
+    if model.U is not None:
+        from .splines import Spline
+        cols = [0] + ([model.n_radial] if model.n_angular else [])
+        n = G[:, cols].sum(axis=1)
+        for a, U in enumerate(model.U):
+            dens = n[batch.species == a]
+            if dens.size == 0 or np.any(U.values != 0):
+                continue        # keep a U that already carries information
+            lo, hi = min(dens.min(), 0.0), dens.max()
+            pad = 0.1 * (hi - lo) + 1e-3
+            model.U[a] = Spline(lo - pad, hi + pad, np.zeros(U.n_knots), 0.0, 0.0)
+    model.invalidate()
+
+
+# -- optimisation -----------------------------------------------------------------------------
+
+class _Objective:
+    """Loss and gradient over the free parameters (frozen groups held fixed)."""
+
+    def __init__(self, model, batch, loss, free):
+        self.model, self.batch, self.loss, self.free = model, batch, loss, free
+        self.full = model.get_params()
+        self.evaluations = 0
+
+    def params(self, x):
+        p = self.full.copy()
+        p[self.free] = x
+        return p
+
+    def __call__(self, x, batch=None):
+        self.model.set_params(self.params(x))
+        value, grad = loss_and_gradient(self.model, batch or self.batch, self.loss)
+        self.evaluations += 1
+        return value, grad[self.free]
+
+
+def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
+        epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
+        checkpoint_every=50, patience=None, seed=0, initialise=True, log=True):
+    """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
+
+    optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
+    (the checkpoint boundary, so a resumed run repeats an uninterrupted one exactly), at most
+    ``max_iter`` iterations.  optimizer "adam": mini-batches of ``batch_size`` structures for
+    ``epochs`` epochs, checkpointed every epoch.  ``freeze``: parameter groups held fixed (see
+    ``Model.PARAM_GROUPS``).  ``patience``: stop after that many checkpoints without a better
+    validation loss (the best model is kept).  ``checkpoint``: path of a resumable checkpoint,
+    written atomically.  ``initialise``: set e0 by least squares on composition and freeze the
+    embedding's input statistics first.  Deterministic for a given seed and thread count.
+    """
+    from .data import Dataset
+    loss = loss or Loss()
+    if not isinstance(train, Dataset):
+        raise TypeError("train must be an snnp.Dataset")
+    if len(train) == 0:
+        raise ValueError("the training set is empty")
+    unknown = set(freeze) - set(model.PARAM_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown parameter groups {sorted(unknown)}; groups: {model.PARAM_GROUPS}")
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
+    say = (print if log is True else log) if log else (lambda *a, **k: None)
+    train_batch = Batch(train.structures, model)
+    val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
+    config = {"optimizer": optimizer, "max_iter": max_iter, "epochs": epochs,
+              "batch_size": batch_size, "learning_rate": learning_rate, "freeze": sorted(freeze),
+              "checkpoint_every": checkpoint_every, "seed": seed, "loss": loss.to_dict(),
+              "train_sha256": train.sha256(),
+              "validation_sha256": validation.sha256() if val_batch else None}
+    state = _load_checkpoint(checkpoint, config, model)
+    if state is None:
+        if initialise:
+            initialise_embedding_inputs(model, train_batch)
+            if "e0" not in freeze:
+                initialise_reference_energies(model, train_batch)
+        state = {"step": 0, "best": None, "best_params": None, "history": [], "adam": None,
+                 "model": model.to_dict()}
+    masks = model.param_groups()
+    free = np.ones(len(model.get_params()), bool)
+    for g in freeze:
+        free &= ~masks[g]
+    objective = _Objective(model, train_batch, loss, free)
+
+    def checkpoint_and_report(label):
+        err = errors(model, train_batch)
+        val_loss, line = None, f"{label}  train {_summary(err)}"
+        if val_batch is not None:
+            val_loss = loss_and_gradient(model, val_batch, loss, gradient=False)[0]
+            line += f"  | validation {_summary(errors(model, val_batch))}"
+        score = val_loss if val_loss is not None else loss_and_gradient(model, train_batch, loss, gradient=False)[0]
+        if state["best"] is None or score < state["best"]:
+            state["best"], state["best_params"] = score, model.get_params().tolist()
+        state["history"].append({"step": state["step"], "objective": score,
+                                 "train": err["energy_meV_per_atom"]["rmse"]})
+        state["model"] = model.to_dict()
+        if checkpoint:
+            _save_checkpoint(checkpoint, config, state)
+        say(line, flush=True)
+
+    def stalled():
+        if not patience:
+            return False
+        scores = [h["objective"] for h in state["history"]]
+        best_at = int(np.argmin(scores))
+        return len(scores) - 1 - best_at >= patience
+
+    if optimizer == "lbfgs":
+        from scipy.optimize import minimize
+        while state["step"] < max_iter and not stalled():
+            chunk = min(checkpoint_every, max_iter - state["step"])
+            x0 = model.get_params()[free]
+            res = minimize(objective, x0, jac=True, method="L-BFGS-B",
+                           options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
+            model.set_params(objective.params(res.x))
+            state["step"] += chunk
+            checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}")
+            if res.nit < chunk:       # converged before the chunk ended
+                break
+    else:
+        rng_seed = np.random.SeedSequence(seed)
+        adam = state["adam"] or {"m": np.zeros(free.sum()).tolist(), "v": np.zeros(free.sum()).tolist(), "t": 0}
+        m, v = np.array(adam["m"]), np.array(adam["v"])
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        while state["step"] < epochs and not stalled():
+            epoch = state["step"]
+            order = np.random.default_rng([seed, epoch]).permutation(train_batch.n_structures)
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                sub = train_batch.subset(order[start:start + batch_size], model)
+                x = model.get_params()[free]
+                value, g = objective(x, sub)
+                total += value
+                adam["t"] += 1
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * g * g
+                step = learning_rate * (m / (1 - b1 ** adam["t"])) / (np.sqrt(v / (1 - b2 ** adam["t"])) + eps)
+                model.set_params(objective.params(x - step))
+            state["step"] += 1
+            adam["m"], adam["v"] = m.tolist(), v.tolist()
+            state["adam"] = adam
+            checkpoint_and_report(f"epoch {state['step']:4d}  loss {total / max(1, -(-len(order) // batch_size)):.4g}")
+        del rng_seed
+    if state["best_params"] is not None:
+        model.set_params(np.array(state["best_params"]))
+    model.provenance = {"training_data_sha256": config["train_sha256"],
+                        "validation_data_sha256": config["validation_sha256"],
+                        "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
+                        "steps": state["step"]}
+    return model
+
+
+def _save_checkpoint(path, config, state):
+    import json
+    from .io.atomic import atomic_write
+    with atomic_write(path) as fh:
+        json.dump({"format": "snnp-checkpoint", "version": 1, "config": config, "state": state}, fh)
+
+
+def _load_checkpoint(path, config, model):
+    """The saved state if ``path`` holds a checkpoint of this same fit, else None."""
+    import json
+    import os
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is a damaged checkpoint ({exc}); delete it to start again") from None
+    if doc.get("format") != "snnp-checkpoint":
+        raise ValueError(f"{path} is not an snnp checkpoint")
+    if doc["config"] != json.loads(json.dumps(config)):
+        raise ValueError(f"{path} is a checkpoint of a different fit (data, loss or options "
+                         "differ); delete it or choose another path")
+    state = doc["state"]
+    restored = type(model).from_dict(state["model"])
+    model.__dict__.update(restored.__dict__)
+    model.invalidate()
+    return state
