@@ -109,6 +109,8 @@ class Dataset:
             idx = np.array([i for i, k in enumerate(keys) if k == g])
             rng.shuffle(idx)
             n_val = int(round(validation * len(idx)))
+            if validation > 0 and len(idx) >= 2:
+                n_val = max(n_val, 1)          # every group is seen in validation
             val += list(idx[:n_val])
         val = sorted(val)
         train = [i for i in range(len(self)) if i not in set(val)]

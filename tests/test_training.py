@@ -1,0 +1,187 @@
+"""Datasets and fitting: readers, splits, a teacher-student fit, checkpoints, bad input."""
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+
+import snnp
+from conftest import data_path
+from models_for_tests import random_spline_meam
+from snnp import Dataset, Structure
+
+
+def teacher_data(n=8, seed=0):
+    """Labels from a known spline-MEAM on rattled, strained fcc cells and a vacancy."""
+    teacher = random_spline_meam(["Cu"], 1)
+    rng = np.random.default_rng(seed)
+    structures = []
+    for k in range(n):
+        atoms = bulk("Cu", "fcc", a=3.9 * (1 + 0.02 * rng.normal()), cubic=True).repeat(2)
+        if k % 4 == 3:
+            del atoms[0]
+        atoms.rattle(0.1, seed=seed + k)
+        r = teacher.compute(atoms, ("energy", "forces", "stress"))
+        structures.append(Structure(atoms, r["energy"], r["forces"], r["stress"],
+                                    group="vacancy" if k % 4 == 3 else "bulk"))
+    return Dataset(structures), teacher
+
+
+def student():
+    return snnp.presets(["Cu"], cutoff=4.6, r_min=1.7)["snnp_small"]
+
+
+def test_mlearn_reader_converts_units_and_stress_convention():
+    path = data_path("mlearn", "Mo", "test.json")
+    ds = Dataset.from_mlearn(path)
+    assert len(ds) == 23 and ds.n_atoms == 1189 and ds.species == ["Mo"]
+    raw = json.loads(path.read_text())[0]
+    v = raw["outputs"]["virial_stress"]
+    # VASP order xx yy zz xy yz zx in kbar, compression positive -> ASE eV/A^3, Voigt, ASE sign
+    np.testing.assert_allclose(ds[0].stress, -np.array([v[0], v[1], v[2], v[4], v[5], v[3]]) / 1602.1766208)
+    assert ds[0].energy == raw["outputs"]["energy"]
+    assert set(ds.groups) <= {"Elastic", "Surface", "Vacancy", "AIMD-NVT"}
+
+
+def test_extxyz_and_ase_db_readers_with_custom_keys(tmp_path):
+    import ase.db
+    import ase.io
+    data, _ = teacher_data(3)
+    images = []
+    for k, s in enumerate(data):
+        atoms = s.atoms.copy()
+        if k == 0:          # labels in info / arrays under custom keys
+            atoms.info["dft_energy"] = s.energy
+            atoms.arrays["dft_forces"] = s.forces
+            atoms.info["config_type"] = s.group
+        else:               # labels on an attached calculator
+            atoms.calc = SinglePointCalculator(atoms, energy=s.energy, forces=s.forces, stress=s.stress)
+        images.append(atoms)
+    ase.io.write(tmp_path / "d.xyz", images, format="extxyz")
+    ds = Dataset.from_extxyz(tmp_path / "d.xyz", energy_key="dft_energy", forces_key="dft_forces")
+    assert len(ds) == 3 and ds[0].group == "bulk"
+    for a, b in zip(ds, data):
+        assert a.energy == pytest.approx(b.energy, abs=1e-7)       # extxyz keeps 8 decimals
+        np.testing.assert_allclose(a.forces, b.forces, atol=1e-7)
+    assert ds[0].stress is None and ds[1].stress is not None
+
+    with ase.db.connect(tmp_path / "d.db") as db:
+        for atoms in images[1:]:
+            db.write(atoms)
+    ds = Dataset.from_ase_db(tmp_path / "d.db")
+    assert len(ds) == 2
+    np.testing.assert_allclose(ds[1].stress, data[2].stress, atol=1e-12)
+
+
+def test_split_is_reproducible_and_keeps_groups():
+    data, _ = teacher_data(8)
+    tr1, va1 = data.split(0.25, seed=3)
+    tr2, va2 = data.split(0.25, seed=3)
+    assert [s.name for s in va1] == [s.name for s in va2] and len(tr1) + len(va1) == 8
+    assert {s.group for s in va1} == {"bulk", "vacancy"}
+    assert data.split(0.25, seed=4)[1].sha256() != va1.sha256() or len(va1) == 0
+
+
+def test_fit_learns_a_teacher_and_scores():
+    data, teacher = teacher_data(8)
+    train, val = data.split(0.25, seed=0)
+    model = student()
+    before = model.score(val) if False else None
+    model.fit(train, val, loss=snnp.Loss(energy=1.0, forces=0.1, stress=0.01), max_iter=150,
+              checkpoint_every=50, log=False)
+    err = model.score(val)
+    assert err["energy_meV_per_atom"]["rmse"] < 20.0
+    assert err["forces_eV_per_A"]["rmse"] < 0.15
+    assert set(err["groups"]) == {"bulk", "vacancy"}
+    assert model.provenance["training_data_sha256"] == train.sha256()
+    assert before is None
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("optimizer, options", [
+    ("lbfgs", dict(max_iter=30, checkpoint_every=10)),
+    ("adam", dict(epochs=4, batch_size=3, learning_rate=5e-3)),
+])
+def test_killed_run_resumes_to_the_same_model(tmp_path, optimizer, options):
+    data, _ = teacher_data(6)
+    kwargs = dict(optimizer=optimizer, loss=snnp.Loss(energy=1.0, forces=0.1), **options)
+    straight = student().fit(data, **kwargs, log=False)
+
+    path = tmp_path / "fit.ckpt"
+    lines = []
+
+    def kill_after_two(line, **_):
+        lines.append(line)
+        if len(lines) == 2:
+            raise _Killed()
+
+    with pytest.raises(_Killed):
+        student().fit(data, **kwargs, checkpoint=path, log=kill_after_two)
+    assert path.exists()
+    resumed = student().fit(data, **kwargs, checkpoint=path, log=False)
+    np.testing.assert_array_equal(resumed.get_params(), straight.get_params())
+
+    with pytest.raises(ValueError, match="checkpoint of a different fit"):
+        student().fit(data, **dict(kwargs, loss=snnp.Loss(energy=2.0)), checkpoint=path, log=False)
+
+
+def test_frozen_groups_do_not_move():
+    data, _ = teacher_data(4)
+    model = student()
+    before = model.get_params()
+    model.fit(data, max_iter=20, freeze=("radial", "angular", "pair"), log=False)
+    after = model.get_params()
+    masks = model.param_groups()
+    frozen = masks["radial"] | masks["angular"] | masks["pair"]
+    np.testing.assert_array_equal(after[frozen], before[frozen])
+    assert np.any(after[masks["mlp"]] != before[masks["mlp"]])
+
+
+def test_climbing_from_a_fitted_rung_0_keeps_its_energies():
+    data, _ = teacher_data(4)
+    rung0 = snnp.presets(["Cu"], cutoff=4.6, r_min=1.7)["smeam"]
+    rung0.fit(data, max_iter=30, log=False)
+    rung1 = snnp.SplineMEAMNN.from_spline_meam(rung0, widths=(8,))
+    e0 = rung0.score(data)["energy_meV_per_atom"]["rmse"]
+    assert rung1.score(data)["energy_meV_per_atom"]["rmse"] == pytest.approx(e0, rel=1e-10)
+    from snnp.training import Batch, loss_and_gradient
+    start = loss_and_gradient(rung1, Batch(data.structures, rung1), snnp.Loss(), gradient=False)[0]
+    rung1.fit(data, max_iter=30, log=False, initialise=False)
+    end = loss_and_gradient(rung1, Batch(data.structures, rung1), snnp.Loss(), gradient=False)[0]
+    assert end < start
+
+
+def test_bad_training_input_gets_clear_errors():
+    data, _ = teacher_data(2)
+    with pytest.raises(ValueError, match="training set is empty"):
+        student().fit(Dataset([]), log=False)
+    odd = Dataset([Structure(Atoms("O2", positions=[[0, 0, 0], [1.3, 0, 0]], cell=[9, 9, 9], pbc=True),
+                             energy=-1.0)])
+    with pytest.raises(ValueError, match=r"model knows only \['Cu'\]; the structure contains O"):
+        student().fit(odd, log=False)
+    lonely = Dataset([Structure(Atoms("Cu", cell=[12, 12, 12], pbc=True), energy=-1.0)])
+    with pytest.raises(ValueError, match="structure 0 .*no neighbours within the cutoff"):
+        student().fit(lonely, log=False)
+    with pytest.raises(ValueError, match="energy label is NaN"):
+        Structure(data[0].atoms, energy=np.nan)
+    with pytest.raises(ValueError, match=r"forces must have shape \(32, 3\)"):
+        Structure(data[0].atoms, energy=1.0, forces=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="unknown parameter groups"):
+        student().fit(data, freeze=("filters",), log=False)
+
+
+def test_malformed_data_files(tmp_path):
+    (tmp_path / "bad.json").write_text('[{"structure": {}}]')
+    with pytest.raises(ValueError, match="entry 0 is not an mlearn structure"):
+        Dataset.from_mlearn(tmp_path / "bad.json")
+    (tmp_path / "broken.json").write_text('[{"structure"')
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Dataset.from_mlearn(tmp_path / "broken.json")
+    (tmp_path / "bad.xyz").write_text("3\nnot extxyz\nSi 0 0\n")
+    with pytest.raises(ValueError, match="not a readable extxyz file"):
+        Dataset.from_extxyz(tmp_path / "bad.xyz")
