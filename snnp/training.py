@@ -502,3 +502,90 @@ def _load_checkpoint(path, config, model):
     model.__dict__.update(restored.__dict__)
     model.invalidate()
     return state
+
+
+# -- filters shared across chemical systems ---------------------------------------------------
+
+SHARED_GROUPS = ("radial", "angular")
+
+
+def share_filters(source, target):
+    """Copy ``source``'s filter bank (radial and angular filters) into ``target``.
+
+    Both models need the same filter layout (same numbers of filters and knots, e.g. the same
+    preset); species names may differ: the bank of a single-species system describes "the
+    neighbour", whatever element it is."""
+    src, dst = source.param_groups(), target.param_groups()
+    p_src, p_dst = source.get_params(), target.get_params()
+    for g in SHARED_GROUPS:
+        if src[g].sum() != dst[g].sum():
+            raise ValueError(f"filter banks differ in size ({g}: {src[g].sum()} vs "
+                             f"{dst[g].sum()} parameters); use the same preset and cutoff")
+        p_dst[dst[g]] = p_src[src[g]]
+    target.set_params(p_dst)
+    return target
+
+
+def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=100, log=True):
+    """Fit one filter bank jointly to several systems, one model (embedding, pair term, e0)
+    per system; the joint loss is the sum of the systems' losses.  Returns the models, whose
+    banks are then identical.  A new system reuses the bank with ``share_filters`` and
+    ``fit(..., freeze=("radial", "angular"))``."""
+    from scipy.optimize import minimize
+    loss = loss or Loss()
+    if len(models) != len(datasets) or not models:
+        raise ValueError("give one model per dataset")
+    say = (print if log is True else log) if log else (lambda *a, **k: None)
+    for m in models[1:]:
+        share_filters(models[0], m)
+    batches = []
+    for m, d in zip(models, datasets):
+        b = Batch(d.structures, m)
+        initialise_embedding_inputs(m, b)
+        initialise_reference_energies(m, b)
+        batches.append(b)
+    shared = models[0].param_groups()
+    shared_mask = shared["radial"] | shared["angular"]
+    own = [~(m.param_groups()["radial"] | m.param_groups()["angular"]) for m in models]
+    n_shared = int(shared_mask.sum())
+
+    def unpack(x):
+        pos = n_shared
+        out = []
+        for m, mask in zip(models, own):
+            p = m.get_params()
+            p[~mask] = x[:n_shared]
+            k = int(mask.sum())
+            p[mask] = x[pos:pos + k]
+            pos += k
+            out.append(p)
+        return out
+
+    def objective(x):
+        total, grad = 0.0, np.zeros_like(x)
+        pos = n_shared
+        for m, b, mask, p in zip(models, batches, own, unpack(x)):
+            m.set_params(p)
+            value, g = loss_and_gradient(m, b, loss)
+            total += value
+            grad[:n_shared] += g[~mask]
+            k = int(mask.sum())
+            grad[pos:pos + k] += g[mask]
+            pos += k
+        return total, grad
+
+    x = np.concatenate([models[0].get_params()[shared_mask]] +
+                       [m.get_params()[mask] for m, mask in zip(models, own)])
+    step = 0
+    while step < max_iter:
+        chunk = min(checkpoint_every, max_iter - step)
+        res = minimize(objective, x, jac=True, method="L-BFGS-B",
+                       options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
+        x, step = res.x, step + chunk
+        for m, p in zip(models, unpack(x)):
+            m.set_params(p)
+        say(f"shared fit iter {step:5d}  loss {res.fun:.4g}  " + "  ".join(
+            f"{m.species[0]}: {_summary(errors(m, b))}" for m, b in zip(models, batches)), flush=True)
+        if res.nit < chunk:
+            break
+    return models

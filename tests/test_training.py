@@ -185,3 +185,25 @@ def test_malformed_data_files(tmp_path):
     (tmp_path / "bad.xyz").write_text("3\nnot extxyz\nSi 0 0\n")
     with pytest.raises(ValueError, match="not a readable extxyz file"):
         Dataset.from_extxyz(tmp_path / "bad.xyz")
+
+
+def test_shared_filter_bank_across_systems_then_frozen_for_a_new_one():
+    from snnp.training import fit_shared, share_filters
+    cu, _ = teacher_data(4, seed=1)
+    ag = Dataset([Structure(s.atoms.copy(), s.energy * 0.9, s.forces * 0.9, s.stress * 0.9)
+                  for s in teacher_data(4, seed=2)[0]])
+    for s in ag:
+        s.atoms.set_chemical_symbols(["Ag"] * len(s.atoms))
+    models = [snnp.presets([el], cutoff=4.6, r_min=1.7)["snnp_small"] for el in ("Cu", "Ag")]
+    fit_shared(models, [cu, ag], max_iter=20, log=False)
+    masks = models[0].param_groups()
+    bank = masks["radial"] | masks["angular"]
+    np.testing.assert_array_equal(models[0].get_params()[bank], models[1].get_params()[bank])
+    new = share_filters(models[0], snnp.presets(["Au"], cutoff=4.6, r_min=1.7)["snnp_small"])
+    au = Dataset([Structure(s.atoms.copy(), s.energy, s.forces) for s in teacher_data(3, seed=3)[0]])
+    for s in au:
+        s.atoms.set_chemical_symbols(["Au"] * len(s.atoms))
+    new.fit(au, max_iter=10, freeze=("radial", "angular"), log=False)
+    np.testing.assert_array_equal(new.get_params()[bank], models[0].get_params()[bank])
+    with pytest.raises(ValueError, match="filter banks differ in size"):
+        share_filters(models[0], snnp.presets(["Au"], cutoff=4.6)["snnp_medium"])
