@@ -18,9 +18,21 @@
 
 static int snnp_threads_for(int nthreads, long long natoms)
 {
+#ifndef _OPENMP
+    return 1;
+#endif
     const long long cap = natoms / SNNP_MIN_ATOMS_PER_THREAD;
     if (nthreads > cap) nthreads = (int)(cap > 1 ? cap : 1);
     return nthreads < 1 ? 1 : nthreads;
+}
+
+/* Longest neighbour list: the size of each thread's per-atom scratch. */
+static int snnp_max_neighbors(const long long *offsets, int natoms)
+{
+    long long most = 0;
+    for (int i = 0; i < natoms; ++i)
+        if (offsets[i+1] - offsets[i] > most) most = offsets[i+1] - offsets[i];
+    return (int)most;
 }
 
 static int snnp_max_threads(void)
@@ -42,15 +54,8 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
 {
     const int KG = m->K_r + m->K_a;
     const int gstride = (mode == SNNP_TANGENT) ? 2 * KG : KG;
-    int max_nb = 0;
-    for (int i = 0; i < natoms; ++i) {
-        const long long c = offsets[i+1] - offsets[i];
-        if (c > max_nb) max_nb = (int)c;
-    }
+    const int max_nb = snnp_max_neighbors(offsets, natoms);
     nthreads = snnp_threads_for(nthreads, natoms);
-#ifndef _OPENMP
-    nthreads = 1;
-#endif
     const int per = snnp_scratch_per_neighbor(m);
     double **fbuf = (double **)calloc((size_t)nthreads, sizeof(double *));
     double *vbuf = (double *)calloc((size_t)nthreads * 9, sizeof(double));
@@ -140,15 +145,8 @@ static int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms,
                                double *grad)
 {
     const int KG = m->K_r + m->K_a;
-    int max_nb = 0;
-    for (int i = 0; i < natoms; ++i) {
-        const long long c = offsets[i+1] - offsets[i];
-        if (c > max_nb) max_nb = (int)c;
-    }
+    const int max_nb = snnp_max_neighbors(offsets, natoms);
     nthreads = snnp_threads_for(nthreads, natoms);
-#ifndef _OPENMP
-    nthreads = 1;
-#endif
     const int per = snnp_grad_scratch_per_neighbor(m);
     double *buf = (double *)calloc((size_t)nthreads * (size_t)ncoef, sizeof(double));
     int failed = !buf;
