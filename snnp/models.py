@@ -552,6 +552,39 @@ class SNNP(Model):
     def __init__(self, species, filters, mlp, pair=None, e0=None):
         super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
 
+    @classmethod
+    def from_spline_meam(cls, model, n_radial=4, n_angular=4, widths=(16, 16),
+                         activation="tanh", seed=0):
+        """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
+        bank (more are added on the same knot grids), its pair term and e0 are kept; the
+        network starts at zero, so training begins from the pair term alone plus e0."""
+        bank = FilterBank.initial(model.species, n_radial, n_angular, model.cutoff,
+                                  model.inner_cutoff)
+        def resample(new, old):
+            """Spline ``new`` sampled on the knot grid of ``old`` (banks share one grid)."""
+            slope = lambda x: float(new(np.array([x]), derivative=True)[1][0])
+            dN = 0.0 if model.filters.pinned else slope(old.x1)
+            return Spline(old.x0, old.x1, new(old.knots), slope(old.x0), dN)
+
+        rho = [[old[0].copy()] + [resample(s, old[0]) for s in new[1:]]
+               for new, old in zip(bank.rho, model.filters.rho)]
+        f = g = None
+        if n_angular:
+            if model.filters.f is None:
+                raise ValueError("this rung-0 model has no angular filters to carry over")
+            f = [[old[0].copy()] + [resample(s, old[0]) for s in new[1:]]
+                 for new, old in zip(bank.f, model.filters.f)]
+            g = {k: [model.filters.g[k][0].copy()] + [resample(s, model.filters.g[k][0])
+                                                      for s in bank.g[k][1:]] for k in bank.g}
+        if model.filters.pinned:
+            for bank_list in rho + (f or []):
+                for s in bank_list:
+                    s.values[-1] = 0.0
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
+        mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
+        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
+        return cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+
 
 #: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths)
 LADDER = {

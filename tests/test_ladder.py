@@ -111,3 +111,18 @@ def test_invalid_ladder_models_are_rejected():
                                   snnp.Spline(1.0, 4.0, [1.0, 0.0])]])
     with pytest.raises(ValueError, match="MLP limited to 8 layers of at most 128 units"):
         snnp.SNNP(["Si"], bank, snnp.MLPEmbedding(1, 4, (256,))).tables
+
+
+def test_snnp_climbs_from_rung_0_with_its_filters():
+    rung0 = snnp.SplineMEAM.from_lammps(potential("Si_1"))
+    net = snnp.SNNP.from_spline_meam(rung0, n_radial=3, n_angular=2, widths=(8,))
+    atoms = si_cell()
+    G0, G = rung0.descriptors(atoms), net.descriptors(atoms)
+    np.testing.assert_allclose(G[:, 0], G0[:, 0], rtol=1e-14)        # rung 0's radial filter
+    np.testing.assert_allclose(G[:, 3], G0[:, 1], rtol=1e-14)        # and its angular filter
+    assert G.shape == (len(atoms), 5)
+    # the network starts at zero: energies are the pair term alone
+    pair_only = snnp.SplineMEAM(["Si"], rung0.phi, rung0.rho,
+                                [snnp.Spline(-5, 5, [0.0, 0.0])], rung0.f, rung0.g)
+    np.testing.assert_allclose(net.compute(atoms)["forces"], pair_only.compute(atoms)["forces"],
+                               atol=1e-12)
