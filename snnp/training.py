@@ -36,7 +36,7 @@ class Loss:
     weights w_s.
     """
 
-    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-6, l2=1e-6):
+    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7):
         self.energy, self.forces, self.stress = float(energy), float(forces), float(stress)
         self.curvature, self.l2 = float(curvature), float(l2)
         if min(self.energy, self.forces, self.stress, self.curvature, self.l2) < 0:
