@@ -10,6 +10,7 @@ from . import _kernels
 from .calculator import SNNPCalculator
 from .data import Dataset, Structure
 from .training import Loss
+from . import datasets, ladder
 from .embedding import MLPEmbedding
 from .filters import FilterBank
 from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets

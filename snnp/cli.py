@@ -1,0 +1,218 @@
+"""The ``snnp`` command line: ladder scans, fitting, evaluation, benchmarks, export.
+
+    snnp ladder [--data emt-cu | mlearn:Mo | FILE] [--test FILE] [--presets ...] [--out DIR]
+    snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
+    snnp eval MODEL.json --data DATA
+    snnp bench MODEL.json [--atoms N] [--threads N]
+    snnp export MODEL.json OUT.meam.spline
+
+DATA is ``emt-cu`` (the built-in EMT copper set), ``mlearn:EL[:split]`` (downloaded and
+checksummed, or from $SNNP_DATA), or a file: .xyz/.extxyz, .db (ASE database), .json (mlearn).
+Errors are reported in one line with a non-zero exit status.
+"""
+import argparse
+import json
+import os
+import sys
+
+__all__ = ["main", "load_data"]
+
+
+class CLIError(Exception):
+    pass
+
+
+def load_data(spec, split="training"):
+    """A Dataset from a CLI data spec (see the module docstring)."""
+    from . import datasets
+    from .data import Dataset
+    if spec == "emt-cu":
+        return datasets.emt_copper()
+    if spec.startswith("mlearn:"):
+        parts = spec.split(":")
+        element = parts[1]
+        which = parts[2] if len(parts) > 2 else split
+        return datasets.mlearn(element, which)
+    if not os.path.exists(spec):
+        raise CLIError(f"data file {spec!r} does not exist (or use emt-cu, mlearn:EL)")
+    ext = os.path.splitext(spec)[1].lower()
+    if ext in (".xyz", ".extxyz"):
+        return Dataset.from_extxyz(spec)
+    if ext == ".db":
+        return Dataset.from_ase_db(spec)
+    if ext == ".json":
+        return Dataset.from_mlearn(spec)
+    raise CLIError(f"cannot tell the format of {spec!r}: use .xyz, .extxyz, .db or .json (mlearn)")
+
+
+def _load_model(path):
+    from . import load
+    from .models import LADDER
+    if path in LADDER:
+        raise CLIError(f"{path!r} is a preset name; this command needs a model file")
+    if not os.path.exists(path):
+        raise CLIError(f"model file {path!r} does not exist")
+    return load(path)
+
+
+def _need_labels(data, what):
+    if what == "energy" and not any(s.energy is not None for s in data):
+        raise CLIError("the dataset has no energy labels")
+    if what == "any" and not any(s.energy is not None or s.forces is not None for s in data):
+        raise CLIError("the dataset has no energy or force labels to fit or score")
+
+
+def cmd_ladder(args):
+    from .ladder import markdown_table, scan
+    train = load_data(args.data, "training")
+    if args.test:
+        test = load_data(args.test, "test")
+    elif args.data.startswith("mlearn:") and len(args.data.split(":")) == 2:
+        test = load_data(args.data, "test")
+    else:
+        train, test = train.split(args.test_fraction, seed=args.seed)
+    _need_labels(train, "any")
+    rows = scan(train, test, presets=args.presets, cutoff=args.cutoff, r_min=args.r_min,
+                max_iter=args.max_iter, out=args.out, seed=args.seed,
+                log=None if args.quiet else print)
+    print()
+    print(markdown_table(rows))
+    print(f"written: {args.out}/ladder.md, ladder.csv, ladder.json, pareto.png/.svg "
+          "(plot needs the 'plot' extra), and one model file per preset")
+
+
+def cmd_fit(args):
+    from . import load
+    from .models import LADDER, presets
+    data = load_data(args.data)
+    _need_labels(data, "any")
+    if args.model in LADDER:
+        model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min)[args.model]
+    elif os.path.exists(args.model):
+        model = load(args.model)
+    else:
+        raise CLIError(f"{args.model!r} is neither a preset ({', '.join(LADDER)}) nor a model file")
+    train, val = data.split(args.validation, seed=args.seed) if args.validation else (data, None)
+    model.fit(train, val, max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed,
+              log=not args.quiet)
+    model.save(args.out)
+    print(f"saved {args.out}")
+
+
+def cmd_eval(args):
+    model = _load_model(args.model)
+    data = load_data(args.data, "test")
+    _need_labels(data, "any")
+    err = model.score(data)
+    print(json.dumps(err, indent=1) if args.json else _format_errors(err))
+
+
+def _format_errors(err):
+    lines = [f"{'':10s} {'E RMSE meV/at':>14s} {'E MAE':>8s} {'F RMSE eV/A':>12s} {'F MAE':>8s}"]
+
+    def row(name, e):
+        E, F = e["energy_meV_per_atom"], e["forces_eV_per_A"]
+        lines.append(f"{name:10s} {E['rmse']:14.4g} {E['mae']:8.4g} {F['rmse']:12.4g} {F['mae']:8.4g}")
+    row("all", err)
+    for g, e in err.get("groups", {}).items():
+        row(str(g), e)
+    return "\n".join(lines)
+
+
+def cmd_bench(args):
+    from ase.build import bulk
+    from . import set_num_threads
+    from .ladder import time_model
+    model = _load_model(args.model)
+    el = model.species[0]
+    try:
+        atoms = bulk(el, cubic=True)
+    except (KeyError, ValueError, RuntimeError):
+        raise CLIError(f"ASE knows no reference crystal for {el!r} to benchmark on") from None
+    reps = max(1, int(round((args.atoms / len(atoms)) ** (1 / 3))))
+    atoms = atoms.repeat(reps)
+    atoms.rattle(0.02, seed=1)
+    set_num_threads(args.threads)
+    t = time_model(model, atoms)
+    print(f"{type(model).__name__} {model.species}: {t:.3g} us/atom/step on {len(atoms)} atoms, "
+          f"{args.threads or 'default'} threads")
+
+
+def cmd_export(args):
+    from .models import SplineMEAM
+    model = _load_model(args.model)
+    if not isinstance(model, SplineMEAM):
+        raise CLIError(f"only rung 0 (SplineMEAM) exports to meam/spline; this is a "
+                       f"{type(model).__name__}")
+    model.to_lammps(args.out, format=args.format)
+    print(f"wrote {args.out}: pair_style meam/spline; pair_coeff * * {args.out} "
+          + " ".join(model.species))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="snnp", description="spline-based interatomic potentials")
+    sub = p.add_subparsers(dest="command", required=True)
+    from .models import LADDER
+
+    lad = sub.add_parser("ladder", help="train the ladder presets, write accuracy/cost table and plot")
+    lad.add_argument("--data", default="emt-cu")
+    lad.add_argument("--test", help="test data (default: mlearn test set, or a split of --data)")
+    lad.add_argument("--test-fraction", type=float, default=0.2)
+    lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET")
+    lad.add_argument("--max-iter", type=int, default=300)
+    lad.add_argument("--cutoff", type=float, default=5.0)
+    lad.add_argument("--r-min", type=float, default=1.5)
+    lad.add_argument("--out", default="ladder-out")
+    lad.add_argument("--seed", type=int, default=0)
+    lad.add_argument("--quiet", action="store_true")
+    lad.set_defaults(func=cmd_ladder)
+
+    fit = sub.add_parser("fit", help="fit a preset or a saved model")
+    fit.add_argument("model", help=f"preset ({', '.join(LADDER)}) or model file")
+    fit.add_argument("--data", required=True)
+    fit.add_argument("--out", required=True)
+    fit.add_argument("--max-iter", type=int, default=500)
+    fit.add_argument("--validation", type=float, default=0.1)
+    fit.add_argument("--checkpoint")
+    fit.add_argument("--cutoff", type=float, default=5.0)
+    fit.add_argument("--r-min", type=float, default=1.5)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--quiet", action="store_true")
+    fit.set_defaults(func=cmd_fit)
+
+    ev = sub.add_parser("eval", help="errors of a model on a dataset")
+    ev.add_argument("model")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    be = sub.add_parser("bench", help="us/atom/step of a model")
+    be.add_argument("model")
+    be.add_argument("--atoms", type=int, default=4000)
+    be.add_argument("--threads", type=int, default=0)
+    be.set_defaults(func=cmd_bench)
+
+    ex = sub.add_parser("export", help="write a rung-0 model as a LAMMPS meam/spline file")
+    ex.add_argument("model")
+    ex.add_argument("out")
+    ex.add_argument("--format", choices=["new", "old"], default="new")
+    ex.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CLIError, ValueError, FileNotFoundError, OSError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"snnp {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("snnp: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Ladder scans: train every preset on one dataset, measure test errors and cost, and write an
+accuracy-versus-cost table (Markdown, CSV, JSON) and a Pareto plot (PNG, SVG).
+
+    rows = snnp.ladder.scan(train, test, out="ladder-out")
+
+Cost is measured on the same structure for every preset, in the same run: a supercell of the
+first test structure with at least ``timing_atoms`` atoms, energy and forces per MD-like step
+(positions moving, the calculator's neighbour list reused), as us/atom/step.
+"""
+import csv
+import json
+import os
+import time
+
+import numpy as np
+
+from .io.atomic import atomic_write
+from .models import LADDER, presets as make_presets
+
+__all__ = ["scan", "time_model", "write_outputs"]
+
+
+def time_model(model, atoms, steps=10, repeats=3):
+    """us/atom/step for energy + forces, atoms moving a little each step (best of repeats)."""
+    from .neighbors import NeighborList
+    rng = np.random.default_rng(0)
+    kicks = 0.005 * rng.normal(size=(steps,) + atoms.positions.shape)
+    best = np.inf
+    for _ in range(repeats):
+        a = atoms.copy()
+        nl = NeighborList(model.cutoff, skin=1.0)
+        model.compute(a, ("energy", "forces"), nl)
+        start = time.perf_counter()
+        for k in range(steps):
+            a.positions += kicks[k]
+            model.compute(a, ("energy", "forces"), nl)
+        best = min(best, (time.perf_counter() - start) / steps / len(a) * 1e6)
+    return best
+
+
+def _timing_structure(test, timing_atoms):
+    atoms = test[0].atoms.copy()
+    reps = [1, 1, 1]
+    while len(atoms) * np.prod(reps) < timing_atoms:
+        d = int(np.argmin([np.linalg.norm(atoms.cell[k]) * reps[k] if atoms.pbc[k] else np.inf
+                           for k in range(3)]))
+        reps[d] += 1
+    big = atoms.repeat(reps)
+    big.rattle(0.02, seed=1)
+    return big
+
+
+def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
+         validation=0.1, timing_atoms=2000, out=None, log=print, seed=0):
+    """Fit each preset (default: the whole ladder) and return one row per preset."""
+    from .training import Loss
+    names = list(presets or LADDER)
+    unknown = [n for n in names if n not in LADDER]
+    if unknown:
+        raise ValueError(f"unknown presets {unknown}; known: {list(LADDER)}")
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError("the ladder needs a non-empty training and test set")
+    loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
+    say = log or (lambda *a, **k: None)
+    species = train.species
+    extra = sorted(set(test.species) - set(species))
+    if extra:
+        raise ValueError(f"the test set has species {extra} that the training set lacks")
+    fit_set, val_set = train.split(validation, seed=seed) if validation else (train, None)
+    timing = _timing_structure(test, timing_atoms)
+    if out:
+        os.makedirs(out, exist_ok=True)
+    models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed)
+    rows = []
+    for k, name in enumerate(names, 1):
+        model = models[name]
+        say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
+            f"fitting {len(fit_set)} structures ...", flush=True)
+        start = time.perf_counter()
+        model.fit(fit_set, val_set, loss=loss, max_iter=max_iter, seed=seed,
+                  log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
+        fit_s = time.perf_counter() - start
+        err = model.score(test)
+        cost = time_model(model, timing)
+        rows.append({
+            "preset": name, "class": type(model).__name__, "n_params": model.n_params,
+            "filters": f"{model.n_radial}+{model.n_angular}",
+            "mlp": "x".join(map(str, model.mlp.widths)) if model.mlp else "-",
+            "energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
+            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
+            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
+            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
+            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+            "us_per_atom_step": cost, "fit_seconds": fit_s,
+            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
+                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
+                       for g, v in err.get("groups", {}).items()},
+        })
+        if out:
+            model.save(os.path.join(out, f"{name}.json"))
+        say(f"    test: E {rows[-1]['energy_rmse_meV_per_atom']:.3g} meV/atom, "
+            f"F {rows[-1]['force_rmse_eV_per_A']:.3g} eV/A, cost {cost:.3g} us/atom/step", flush=True)
+    base = rows[0]["us_per_atom_step"]
+    for r in rows:
+        r["cost_vs_first"] = r["us_per_atom_step"] / base
+    if out:
+        write_outputs(rows, out, meta={"train": train.name, "test": test.name,
+                                       "train_structures": len(train), "test_structures": len(test),
+                                       "timing_atoms": len(timing), "cutoff": cutoff,
+                                       "max_iter": max_iter, "loss": loss.to_dict()})
+    return rows
+
+
+COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "filters", "{}"),
+           ("mlp", "MLP", "{}"), ("n_params", "params", "{}"),
+           ("energy_rmse_meV_per_atom", "E RMSE (meV/atom)", "{:.3g}"),
+           ("force_rmse_eV_per_A", "F RMSE (eV/Å)", "{:.3g}"),
+           ("stress_rmse_GPa", "σ RMSE (GPa)", "{:.3g}"),
+           ("us_per_atom_step", "cost (µs/atom/step)", "{:.3g}"),
+           ("cost_vs_first", "cost ×", "{:.2f}")]
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt.format(r[k]) for k, _, fmt in COLUMNS) + " |")
+    groups = sorted({g for r in rows for g in r["groups"]})
+    if groups:
+        lines += ["", "Per group, energy RMSE (meV/atom) / force RMSE (eV/Å):", "",
+                  "| preset | " + " | ".join(groups) + " |", "|" + "---|" * (len(groups) + 1)]
+        for r in rows:
+            cells = [f"{r['groups'][g]['energy_rmse_meV_per_atom']:.3g} / "
+                     f"{r['groups'][g]['force_rmse_eV_per_A']:.3g}" if g in r["groups"] else "-"
+                     for g in groups]
+            lines.append(f"| {r['preset']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(rows, out, meta=None):
+    """ladder.md, ladder.csv, ladder.json and, with Matplotlib, pareto.png and pareto.svg."""
+    os.makedirs(out, exist_ok=True)
+    with atomic_write(os.path.join(out, "ladder.md")) as fh:
+        fh.write("# Ladder scan: accuracy against cost\n\n" + markdown_table(rows))
+    with atomic_write(os.path.join(out, "ladder.csv")) as fh:
+        writer = csv.writer(fh)
+        keys = [k for k in rows[0] if k != "groups"]
+        writer.writerow(keys)
+        for r in rows:
+            writer.writerow([r[k] for k in keys])
+    with atomic_write(os.path.join(out, "ladder.json")) as fh:
+        json.dump({"meta": meta or {}, "rows": rows}, fh, indent=1)
+    try:
+        pareto_plot(rows, out)
+    except ImportError:
+        pass
+
+
+def pareto_plot(rows, out):
+    """Energy and force error against cost, the Pareto front drawn, points named."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    cost = np.array([r["us_per_atom_step"] for r in rows])
+    for ax, key, label in ((axes[0], "energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
+                           (axes[1], "force_rmse_eV_per_A", "force RMSE (eV/Å)")):
+        err = np.array([r[key] for r in rows])
+        order = np.argsort(cost)
+        front, best = [], np.inf
+        for i in order:
+            if err[i] < best:
+                front.append(i)
+                best = err[i]
+        ax.plot(cost[front], err[front], "-", color="0.6", zorder=1, label="Pareto front")
+        ax.scatter(cost, err, zorder=2, color="C0")
+        for r, x, y in zip(rows, cost, err):
+            ax.annotate(r["preset"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel("cost (µs/atom/step)")
+        ax.set_ylabel(label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle("snnp ladder: accuracy against cost")
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out, f"pareto.{ext}"), dpi=130)
+    plt.close(fig)

@@ -1,0 +1,106 @@
+"""The snnp command line, the built-in dataset, the mlearn loader and a small ladder scan."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import snnp
+from conftest import data_path
+from snnp import datasets
+from snnp.cli import main
+
+
+def test_emt_copper_dataset_has_every_group_and_labels():
+    ds = datasets.emt_copper(scale=0.25)
+    assert ds.species == ["Cu"]
+    assert ds.groups == ["Elastic", "MD", "Rattled", "Surface", "Vacancy"]
+    for s in ds:
+        assert s.energy is not None and s.forces.shape == (len(s.atoms), 3)
+        assert s.stress is not None
+    assert ds.sha256() == datasets.emt_copper(scale=0.25).sha256()      # reproducible
+
+
+def test_mlearn_loader_verifies_checksums(tmp_path):
+    src = data_path("mlearn", "Mo", "test.json")
+    (tmp_path / "Mo").mkdir()
+    shutil.copy(src, tmp_path / "Mo" / "test.json")
+    ds = datasets.mlearn("Mo", "test", cache_dir=tmp_path, download=False)
+    assert len(ds) == 23
+    with open(tmp_path / "Mo" / "test.json", "a") as fh:
+        fh.write(" ")
+    with pytest.raises(ValueError, match="does not match the published mlearn file"):
+        datasets.mlearn("Mo", "test", cache_dir=tmp_path, download=False)
+    with pytest.raises(ValueError, match="no training set for 'Cu'"):
+        datasets.mlearn("Cu", "training", cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError):
+        datasets.mlearn("Si", "test", cache_dir=tmp_path, download=False)
+
+
+def test_small_ladder_scan_writes_table_and_models(tmp_path):
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], cutoff=4.5,
+                            max_iter=15, timing_atoms=200, out=tmp_path, log=None)
+    assert [r["preset"] for r in rows] == ["smeam", "snnp_small"]
+    for r in rows:
+        assert np.isfinite(r["energy_rmse_meV_per_atom"]) and r["us_per_atom_step"] > 0
+    doc = json.loads((tmp_path / "ladder.json").read_text())
+    assert doc["rows"][1]["n_params"] == rows[1]["n_params"]
+    assert "| smeam |" in (tmp_path / "ladder.md").read_text()
+    assert (tmp_path / "ladder.csv").read_text().startswith("preset,")
+    assert snnp.load(tmp_path / "snnp_small.json").n_params == rows[1]["n_params"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "missing.json", "--data", "emt-cu"], "model file 'missing.json' does not exist"),
+    (["eval", "snnp_small", "--data", "emt-cu"], "is a preset name"),
+    (["fit", "nonsense", "--data", "emt-cu", "--out", "x.json"], "neither a preset"),
+    (["fit", "smeam", "--data", "nowhere.xyz", "--out", "x.json"], "does not exist"),
+    (["fit", "smeam", "--data", "mlearn:Xx", "--out", "x.json"], "mlearn has no training set for 'Xx'"),
+])
+def test_cli_bad_input_is_one_line_and_nonzero(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_rejects_unknown_preset(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ladder", "--presets", "huge"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_cli_dataset_without_labels(tmp_path, capsys):
+    import ase.io
+    from ase.build import bulk
+    ase.io.write(tmp_path / "nolabels.xyz", [bulk("Cu", cubic=True)], format="extxyz")
+    assert main(["fit", "smeam", "--data", str(tmp_path / "nolabels.xyz"), "--out",
+                 str(tmp_path / "m.json")]) == 2
+    assert "no energy or force labels" in capsys.readouterr().err
+
+
+def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
+    import ase.io
+    ds = datasets.emt_copper(scale=0.2)
+    images = []
+    for s in ds:
+        a = s.atoms.copy()
+        a.info["energy"] = s.energy
+        a.arrays["forces"] = s.forces
+        images.append(a)
+    ase.io.write(tmp_path / "cu.xyz", images, format="extxyz")
+    model = tmp_path / "m.json"
+    assert main(["fit", "smeam", "--data", str(tmp_path / "cu.xyz"), "--out", str(model),
+                 "--max-iter", "5", "--cutoff", "4.5", "--quiet"]) == 0
+    assert main(["eval", str(model), "--data", str(tmp_path / "cu.xyz"), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"energy_meV_per_atom"' in out
+    m = snnp.load(model)
+    m.e0[:] = 0.0
+    m.save(model)
+    assert main(["export", str(model), str(tmp_path / "cu.meam.spline")]) == 0
+    again = snnp.SplineMEAM.from_lammps(tmp_path / "cu.meam.spline")
+    np.testing.assert_allclose(again.compute(ds[0].atoms)["energy"], m.compute(ds[0].atoms)["energy"],
+                               rtol=1e-12)
