@@ -4,7 +4,8 @@
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
     snnp eval MODEL.json --data DATA
     snnp bench MODEL.json [--atoms N] [--threads N]
-    snnp export MODEL.json OUT.meam.spline
+    snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
+    snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
 
 DATA is ``emt-cu`` (the built-in EMT copper set), ``mlearn:EL[:split]`` (downloaded and
 checksummed, or from $SNNP_DATA), or a file: .xyz/.extxyz, .db (ASE database), .json (mlearn).
@@ -141,9 +142,14 @@ def cmd_bench(args):
 def cmd_export(args):
     from .models import SplineMEAM
     model = _load_model(args.model)
+    if args.lammps:
+        model.to_lammps_plugin(args.out)
+        print(f"wrote {args.out}: plugin load snnpplugin.so; pair_style snnp; "
+              f"pair_coeff * * {args.out} " + " ".join(model.species))
+        return
     if not isinstance(model, SplineMEAM):
         raise CLIError(f"only rung 0 (SplineMEAM) exports to meam/spline; this is a "
-                       f"{type(model).__name__}")
+                       f"{type(model).__name__}: use --lammps for pair_style snnp")
     model.to_lammps(args.out, format=args.format)
     print(f"wrote {args.out}: pair_style meam/spline; pair_coeff * * {args.out} "
           + " ".join(model.species))
@@ -192,9 +198,11 @@ def build_parser():
     be.add_argument("--threads", type=int, default=0)
     be.set_defaults(func=cmd_bench)
 
-    ex = sub.add_parser("export", help="write a rung-0 model as a LAMMPS meam/spline file")
+    ex = sub.add_parser("export", help="write a model for LAMMPS: meam/spline (rung 0) or, with "
+                                       "--lammps, the pair_style snnp plugin's file (any rung)")
     ex.add_argument("model")
     ex.add_argument("out")
+    ex.add_argument("--lammps", action="store_true", help="write the pair_style snnp file")
     ex.add_argument("--format", choices=["new", "old"], default="new")
     ex.set_defaults(func=cmd_export)
     return p

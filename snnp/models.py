@@ -407,6 +407,11 @@ class Model:
         from .io.modelfile import save_model
         save_model(self, path, provenance=provenance)
 
+    def to_lammps_plugin(self, path):
+        """Write the kernel-table file that LAMMPS ``pair_style snnp`` reads (docs/lammps.md)."""
+        from .io.lammps_snnp import write_kernel_tables
+        write_kernel_tables(self, path)
+
     def to_dict(self):
         sp = self.species
         return {
@@ -558,28 +563,28 @@ class SNNP(Model):
         """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
         bank (more are added on the same knot grids), its pair term and e0 are kept; the
         network starts at zero, so training begins from the pair term alone plus e0."""
-        bank = FilterBank.initial(model.species, n_radial, n_angular, model.cutoff,
-                                  model.inner_cutoff)
-        def resample(new, old):
-            """Spline ``new`` sampled on the knot grid of ``old`` (banks share one grid)."""
-            slope = lambda x: float(new(np.array([x]), derivative=True)[1][0])
-            dN = 0.0 if model.filters.pinned else slope(old.x1)
-            return Spline(old.x0, old.x1, new(old.knots), slope(old.x0), dN)
+        def added(old_bank, k_total, kind):
+            """Filters 2..K on the grid of rung 0's filter, pinned to zero at that grid's end
+            (a file's filter may end before the cutoff: the new ones must not continue)."""
+            old = old_bank[0]
+            if k_total <= 1:
+                return []
+            if kind == "g":
+                fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots)
+                src = fresh.g[(0, 0)]
+                return [Spline(old.x0, old.x1, s(old.knots), float(s(np.array([old.x0]), True)[1][0]),
+                               float(s(np.array([old.x1]), True)[1][0])) for s in src[1:]]
+            fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0,
+                                       n_knots_radial=old.n_knots)
+            return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
 
-        rho = [[old[0].copy()] + [resample(s, old[0]) for s in new[1:]]
-               for new, old in zip(bank.rho, model.filters.rho)]
+        rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
         f = g = None
         if n_angular:
             if model.filters.f is None:
                 raise ValueError("this rung-0 model has no angular filters to carry over")
-            f = [[old[0].copy()] + [resample(s, old[0]) for s in new[1:]]
-                 for new, old in zip(bank.f, model.filters.f)]
-            g = {k: [model.filters.g[k][0].copy()] + [resample(s, model.filters.g[k][0])
-                                                      for s in bank.g[k][1:]] for k in bank.g}
-        if model.filters.pinned:
-            for bank_list in rho + (f or []):
-                for s in bank_list:
-                    s.values[-1] = 0.0
+            f = [[old[0].copy()] + added(old, n_angular, "f") for old in model.filters.f]
+            g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
         pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}

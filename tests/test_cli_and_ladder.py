@@ -101,6 +101,9 @@ def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
     m.e0[:] = 0.0
     m.save(model)
     assert main(["export", str(model), str(tmp_path / "cu.meam.spline")]) == 0
+    assert main(["export", "--lammps", str(model), str(tmp_path / "cu.snnp")]) == 0
+    from snnp.io.lammps_snnp import read_kernel_tables
+    assert read_kernel_tables(tmp_path / "cu.snnp")["species"] == ["Cu"]
     again = snnp.SplineMEAM.from_lammps(tmp_path / "cu.meam.spline")
     np.testing.assert_allclose(again.compute(ds[0].atoms)["energy"], m.compute(ds[0].atoms)["energy"],
                                rtol=1e-12)

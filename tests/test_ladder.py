@@ -126,3 +126,7 @@ def test_snnp_climbs_from_rung_0_with_its_filters():
                                 [snnp.Spline(-5, 5, [0.0, 0.0])], rung0.f, rung0.g)
     np.testing.assert_allclose(net.compute(atoms)["forces"], pair_only.compute(atoms)["forces"],
                                atol=1e-12)
+    # added filters end at zero with zero slope on their own grid, however rung 0's filters end
+    for bank in net.filters.rho + net.filters.f:
+        for s in bank[1:]:
+            assert s.values[-1] == 0.0 and s.dN == 0.0

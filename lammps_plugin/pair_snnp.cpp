@@ -1,0 +1,538 @@
+/* ----------------------------------------------------------------------
+   pair_style snnp for LAMMPS: every rung of snnp's model ladder (spline-MEAM, spline-MEAM + NN,
+   spline neural-network potential), any number of species, through the shared C kernel
+   snnp_atom() of src_cython/kernels.h -- the same code the Python (Cython) front end runs.
+
+   Per owned atom i the kernel computes e_i from its full neighbour list (ghost atoms carry
+   their own positions, so no image shifts) and scatters the forces of e_i into i and its
+   neighbours, ghosts included; with newton pair on LAMMPS sums ghost forces back to their
+   owners.  The global virial comes from virial_fdotr_compute() (sum over owned + ghost atoms
+   of x . f), or from the kernel's bond sum when LAMMPS asks for it explicitly.
+------------------------------------------------------------------------- */
+
+#include "pair_snnp.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace LAMMPS_NS;
+
+static const char *const ACTIVATION_NAMES[] = {"tanh", "softplus", "silu", "linear"};
+
+/* ---------------------------------------------------------------------- */
+
+PairSNNP::PairSNNP(LAMMPS *lmp) : Pair(lmp), have_model(false)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+  std::memset(&model, 0, sizeof(model));
+}
+
+/* ---------------------------------------------------------------------- */
+
+PairSNNP::~PairSNNP()
+{
+  if (copymode) return;
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSNNP::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  const int inum = list->inum;
+  if (nall == 0 || inum == 0) {
+    if (vflag_fdotr) virial_fdotr_compute();
+    return;
+  }
+
+  const double *x = atom->x[0];    // contiguous [nmax][3]
+  double *f = atom->f[0];
+  const int *type = atom->type;
+
+  if ((int) species.size() < nall) species.resize(atom->nmax > nall ? atom->nmax : nall);
+  for (int i = 0; i < nall; ++i) species[i] = type2species[type[i]];
+
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+
+  int maxnb = 0;
+  for (int ii = 0; ii < inum; ++ii) {
+    const int n = numneigh[ilist[ii]];
+    if (n > maxnb) maxnb = n;
+  }
+  const int per = snnp_scratch_per_neighbor(&model);
+  if ((int) nbr.size() < maxnb + 1) {
+    nbr.resize(maxnb + 1);
+    iscr.resize(2 * (size_t) maxnb + 2);
+    scr.resize((size_t) per * (maxnb + 1));
+  }
+
+  double vir[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  double *virp = vflag_global ? vir : nullptr;
+  double w[9];
+  double rmin = DBL_MAX;
+  int jmin = -1, imin = -1;
+
+  for (int ii = 0; ii < inum; ++ii) {
+    const int i = ilist[ii];
+    const int si = species[i];
+    if (si < 0) continue;    // NULL type (pair hybrid)
+    const int *jlist = firstneigh[i];
+    const int jnum = numneigh[i];
+    int n = 0;
+    for (int jj = 0; jj < jnum; ++jj) {
+      const int j = jlist[jj] & NEIGHMASK;
+      if (species[j] >= 0) nbr[n++] = j;
+    }
+    const double r0 = rmin;
+    double ei = snnp_atom(&model, i, x, species.data(), nbr.data(), nullptr, n, scr.data(),
+                          iscr.data(), SNNP_FULL, nullptr, nullptr, nullptr, f, virp,
+                          vflag_atom ? w : nullptr, &rmin, &jmin);
+    if (rmin < r0) imin = i;
+    ei += tab.e0[si];
+    if (eflag_global) eng_vdwl += ei;
+    if (eflag_atom) eatom[i] += ei;
+    if (vflag_atom) {
+      // this atom's share of the virial, -sum over its bonds of dE/dd (x) d, symmetrised
+      vatom[i][0] -= w[0];
+      vatom[i][1] -= w[4];
+      vatom[i][2] -= w[8];
+      vatom[i][3] -= 0.5 * (w[1] + w[3]);
+      vatom[i][4] -= 0.5 * (w[2] + w[6]);
+      vatom[i][5] -= 0.5 * (w[5] + w[7]);
+    }
+  }
+
+  if (rmin == 0.0)
+    error->one(FLERR, "pair snnp: atoms {} and {} sit at the same position", atom->tag[imin],
+               atom->tag[jmin]);
+
+  if (vflag_global) {
+    virial[0] -= vir[0];
+    virial[1] -= vir[4];
+    virial[2] -= vir[8];
+    virial[3] -= 0.5 * (vir[1] + vir[3]);
+    virial[4] -= 0.5 * (vir[2] + vir[6]);
+    virial[5] -= 0.5 * (vir[5] + vir[7]);
+  }
+  if (vflag_fdotr) virial_fdotr_compute();
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSNNP::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 0; i <= n; ++i)
+    for (int j = 0; j <= n; ++j) setflag[i][j] = 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSNNP::settings(int narg, char ** /*arg*/)
+{
+  if (narg != 0) error->all(FLERR, "Illegal pair_style snnp command: it takes no arguments");
+}
+
+/* ----------------------------------------------------------------------
+   pair_coeff * * model.snnp El1 El2 ... (one element or NULL per atom type)
+------------------------------------------------------------------------- */
+
+void PairSNNP::coeff(int narg, char **arg)
+{
+  const int ntypes = atom->ntypes;
+  if (narg != 3 + ntypes)
+    error->all(FLERR,
+               "Incorrect args for pair coefficients: pair_coeff * * model.snnp followed by {} "
+               "element name(s) or NULL, one per atom type",
+               ntypes);
+  if (std::strcmp(arg[0], "*") != 0 || std::strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "Incorrect args for pair coefficients: pair_style snnp needs pair_coeff * *");
+  if (!allocated) allocate();
+
+  read_file(arg[2]);
+
+  type2species.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; ++t) {
+    const std::string name = arg[2 + t];
+    if (name == "NULL") continue;
+    int s = -1;
+    for (int k = 0; k < (int) tab.species.size(); ++k)
+      if (tab.species[k] == name) s = k;
+    if (s < 0) {
+      std::string known;
+      for (const auto &e : tab.species) known += " " + e;
+      error->all(FLERR, "pair snnp: element {} (atom type {}) is not in model file {}; it has:{}",
+                 name, t, arg[2], known);
+    }
+    type2species[t] = s;
+  }
+
+  int count = 0;
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) {
+      setflag[i][j] = (type2species[i] >= 0 && type2species[j] >= 0) ? 1 : 0;
+      count += setflag[i][j];
+    }
+  if (count == 0) error->all(FLERR, "Incorrect args for pair coefficients: every type is NULL");
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSNNP::init_style()
+{
+  if (!have_model) error->all(FLERR, "pair snnp: pair_coeff * * model.snnp ... was not given");
+  if (force->newton_pair == 0) error->all(FLERR, "Pair style snnp requires newton pair on");
+  if (std::strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "Pair style snnp requires units metal (eV, Angstrom), not {}",
+               update->unit_style);
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairSNNP::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0) error->all(FLERR, "All pair coeffs are not set");
+  return tab.cutoff;
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairSNNP::memory_usage()
+{
+  double bytes = Pair::memory_usage();
+  bytes += (double) species.capacity() * sizeof(int);
+  bytes += (double) nbr.capacity() * sizeof(int) + (double) iscr.capacity() * sizeof(int);
+  bytes += (double) scr.capacity() * sizeof(double);
+  bytes += (double) (tab.coef.size() + tab.mlp_w.size()) * sizeof(double);
+  return bytes;
+}
+
+/* ----------------------------------------------------------------------
+   rank 0 reads the file, every rank parses the same text (so errors are collective)
+------------------------------------------------------------------------- */
+
+void PairSNNP::read_file(const std::string &path)
+{
+  std::string text;
+  long long len = -1;
+  if (comm->me == 0) {
+    std::string full = utils::get_potential_file_path(path);
+    if (full.empty()) full = path;
+    std::ifstream in(full, std::ios::in | std::ios::binary);
+    if (in) {
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+      len = (long long) text.size();
+    }
+  }
+  MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, world);
+  if (len < 0) error->all(FLERR, "pair snnp: cannot open model file {}", path);
+  text.resize((size_t) len);
+  const long long chunk = 1 << 30;
+  for (long long off = 0; off < len; off += chunk) {
+    const int n = (int) (len - off < chunk ? len - off : chunk);
+    MPI_Bcast(&text[off], n, MPI_CHAR, 0, world);
+  }
+  parse(text, path);
+  bind_model();
+  if (comm->me == 0)
+    utils::logmesg(lmp,
+                   "pair snnp: read {} ({} species, K_r = {}, K_a = {}, MLP layers {}, "
+                   "cutoff {})\n",
+                   path, tab.species.size(), tab.K_r, tab.K_a, tab.mlp_nlayers, tab.cutoff);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSNNP::parse(const std::string &text, const std::string &path)
+{
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> tok;
+  bool header = false;
+  while (std::getline(in, line)) {
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    std::istringstream ls(line);
+    if (!header) {
+      std::string fmt;
+      int version = -1;
+      ls >> fmt >> version;
+      if (fmt != "snnp-lammps")
+        error->all(FLERR,
+                   "pair snnp: {} is not an snnp-lammps file (first line '{}'); write one with "
+                   "snnp.io.lammps_snnp.write_kernel_tables(model, path) or "
+                   "python -m snnp.io.lammps_snnp MODEL.json OUT",
+                   path, line.substr(0, 60));
+      if (version != 1)
+        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 1", path,
+                   version);
+      header = true;
+      continue;
+    }
+    std::string t;
+    while (ls >> t) tok.push_back(t);
+  }
+  if (!header) error->all(FLERR, "pair snnp: model file {} is empty", path);
+
+  std::map<std::string, std::vector<std::string>> rec;
+  size_t pos = 0;
+  bool ended = false;
+  while (pos < tok.size()) {
+    const std::string name = tok[pos];
+    if (name == "end") {
+      ended = true;
+      break;
+    }
+    if (pos + 1 >= tok.size()) break;
+    char *endp = nullptr;
+    const long long count = std::strtoll(tok[pos + 1].c_str(), &endp, 10);
+    if (*endp != '\0' || count < 0)
+      error->all(FLERR, "pair snnp: {}: record {} has a bad count '{}'", path, name, tok[pos + 1]);
+    if (pos + 2 + (size_t) count > tok.size())
+      error->all(FLERR, "pair snnp: {}: record {} needs {} values; the file ends first", path,
+                 name, count);
+    rec[name].assign(tok.begin() + pos + 2, tok.begin() + pos + 2 + count);
+    pos += 2 + (size_t) count;
+  }
+  if (!ended) error->all(FLERR, "pair snnp: {}: no 'end' record (file truncated?)", path);
+
+  auto need = [&](const char *name) -> const std::vector<std::string> & {
+    auto it = rec.find(name);
+    if (it == rec.end()) error->all(FLERR, "pair snnp: {}: record {} is missing", path, name);
+    return it->second;
+  };
+  auto doubles = [&](const char *name) {
+    std::vector<double> v;
+    for (const auto &s : need(name)) {
+      char *endp = nullptr;
+      const double d = std::strtod(s.c_str(), &endp);
+      if (*endp != '\0' || !std::isfinite(d))
+        error->all(FLERR, "pair snnp: {}: record {}: '{}' is not a finite number", path, name, s);
+      v.push_back(d);
+    }
+    return v;
+  };
+  auto integers = [&](const char *name) {
+    std::vector<long long> v;
+    for (const auto &s : need(name)) {
+      char *endp = nullptr;
+      const long long k = std::strtoll(s.c_str(), &endp, 10);
+      if (*endp != '\0')
+        error->all(FLERR, "pair snnp: {}: record {}: '{}' is not an integer", path, name, s);
+      v.push_back(k);
+    }
+    return v;
+  };
+  auto ints = [&](const char *name) {
+    std::vector<int> v;
+    for (long long k : integers(name)) v.push_back((int) k);
+    return v;
+  };
+  auto scalar_int = [&](const char *name) {
+    auto v = integers(name);
+    if (v.size() != 1) error->all(FLERR, "pair snnp: {}: record {} needs 1 value", path, name);
+    return (int) v[0];
+  };
+  auto expect = [&](const char *name, size_t have, size_t want) {
+    if (have != want)
+      error->all(FLERR, "pair snnp: {}: record {} has {} values, expected {}", path, name, have,
+                 want);
+  };
+
+  Tables t;
+  t.species = need("species");
+  const int ns = (int) t.species.size();
+  if (ns < 1) error->all(FLERR, "pair snnp: {}: no species", path);
+  auto cut = doubles("cutoff");
+  expect("cutoff", cut.size(), 1);
+  t.cutoff = cut[0];
+  if (!(t.cutoff > 0.0)) error->all(FLERR, "pair snnp: {}: cutoff must be positive", path);
+  t.K_r = scalar_int("K_r");
+  t.K_a = scalar_int("K_a");
+  const int KG = t.K_r + t.K_a;
+  if (t.K_r < 0 || t.K_a < 0 || KG > 64)
+    error->all(FLERR, "pair snnp: {}: need 0 <= K_r, K_a and K_r + K_a <= 64", path);
+
+  t.e0 = doubles("e0");
+  expect("e0", t.e0.size(), ns);
+  t.blk_x0 = doubles("blk_x0");
+  t.blk_h = doubles("blk_h");
+  t.blk_nint = ints("blk_nint");
+  t.blk_off = integers("blk_off");
+  t.coef = doubles("coef");
+  const size_t nblk = t.blk_x0.size();
+  expect("blk_h", t.blk_h.size(), nblk);
+  expect("blk_nint", t.blk_nint.size(), nblk);
+  expect("blk_off", t.blk_off.size(), nblk);
+  for (size_t b = 0; b < nblk; ++b) {
+    if (!(t.blk_h[b] > 0.0) || t.blk_nint[b] < 1 || t.blk_off[b] < 0)
+      error->all(FLERR, "pair snnp: {}: spline block {} is malformed", path, b);
+    t.blk_invh.push_back(1.0 / t.blk_h[b]);
+  }
+  t.phi_blk = ints("phi_blk");
+  t.rho_blk = ints("rho_blk");
+  t.f_blk = ints("f_blk");
+  t.g_blk = ints("g_blk");
+  t.U_blk = ints("U_blk");
+  t.U0 = doubles("U0");
+  expect("phi_blk", t.phi_blk.size(), (size_t) ns * ns);
+  expect("g_blk", t.g_blk.size(), (size_t) ns * ns);
+  expect("rho_blk", t.rho_blk.size(), ns);
+  expect("f_blk", t.f_blk.size(), ns);
+  expect("U_blk", t.U_blk.size(), ns);
+  expect("U0", t.U0.size(), ns);
+
+  // every block a table points to must hold K splines inside coef
+  auto check = [&](const char *name, int b, int K, bool required) {
+    if (b < 0) {
+      if (required)
+        error->all(FLERR, "pair snnp: {}: {} has no block where one is needed", path, name);
+      return;
+    }
+    if ((size_t) b >= nblk)
+      error->all(FLERR, "pair snnp: {}: {} refers to block {} of {}", path, name, b, nblk);
+    const long long end = t.blk_off[b] + (long long) (t.blk_nint[b] + 1) * K * 4;
+    if (end > (long long) t.coef.size())
+      error->all(FLERR, "pair snnp: {}: block {} ({}) runs past the coefficients", path, b, name);
+  };
+  for (int a = 0; a < ns; ++a) {
+    check("rho_blk", t.rho_blk[a], t.K_r, t.K_r > 0);
+    check("f_blk", t.f_blk[a], t.K_a, t.K_a > 0);
+    check("U_blk", t.U_blk[a], 1, false);
+    if (t.U_blk[a] >= 0 && t.K_r < 1)
+      error->all(FLERR, "pair snnp: {}: a spline embedding U needs a radial filter", path);
+    for (int c = 0; c < ns; ++c) {
+      check("phi_blk", t.phi_blk[a * ns + c], 1, false);
+      check("g_blk", t.g_blk[a * ns + c], t.K_a, t.K_a > 0);
+    }
+  }
+
+  t.mlp_nlayers = scalar_int("mlp_nlayers");
+  const auto &act = need("mlp_activation");
+  expect("mlp_activation", act.size(), 1);
+  t.mlp_act = -1;
+  for (int k = 0; k < 4; ++k)
+    if (act[0] == ACTIVATION_NAMES[k]) t.mlp_act = k;
+  if (t.mlp_act < 0) error->all(FLERR, "pair snnp: {}: unknown activation {}", path, act[0]);
+  const int L = t.mlp_nlayers;
+  if (L < 0 || L > SNNP_MLP_MAX_LAYERS)
+    error->all(FLERR, "pair snnp: {}: MLP has {} layers; at most {}", path, L,
+               SNNP_MLP_MAX_LAYERS);
+  if (L > 0) {
+    t.mlp_width = ints("mlp_widths");
+    t.mlp_off = integers("mlp_offsets");
+    t.mlp_w = doubles("mlp_weights");
+    t.mlp_mean = doubles("mlp_mean");
+    t.mlp_inv_scale = doubles("mlp_inv_scale");
+    t.mlp_zero = doubles("mlp_zero");
+    expect("mlp_widths", t.mlp_width.size(), (size_t) L + 1);
+    if (t.mlp_width[0] != KG || t.mlp_width[L] != 1)
+      error->all(FLERR, "pair snnp: {}: MLP widths must start with K_r + K_a and end with 1", path);
+    long long size = 0;
+    for (int l = 0; l < L; ++l) {
+      if (t.mlp_width[l + 1] < 1 || t.mlp_width[l + 1] > SNNP_MLP_MAX_WIDTH ||
+          t.mlp_width[l] > SNNP_MLP_MAX_WIDTH)
+        error->all(FLERR, "pair snnp: {}: MLP layer widths must be 1..{}", path,
+                   SNNP_MLP_MAX_WIDTH);
+      size += (long long) t.mlp_width[l + 1] * (t.mlp_width[l] + 1);
+    }
+    expect("mlp_offsets", t.mlp_off.size(), ns);
+    for (int a = 0; a < ns; ++a)
+      if (t.mlp_off[a] < 0 || t.mlp_off[a] + size > (long long) t.mlp_w.size())
+        error->all(FLERR, "pair snnp: {}: MLP weights of species {} run past mlp_weights", path,
+                   a);
+    expect("mlp_mean", t.mlp_mean.size(), (size_t) ns * KG);
+    expect("mlp_inv_scale", t.mlp_inv_scale.size(), (size_t) ns * KG);
+    expect("mlp_zero", t.mlp_zero.size(), ns);
+  }
+  tab = std::move(t);
+}
+
+/* ----------------------------------------------------------------------
+   point the kernel's model struct at the tables (never at empty storage)
+------------------------------------------------------------------------- */
+
+void PairSNNP::bind_model()
+{
+  Tables &t = tab;
+  const int ns = (int) t.species.size();
+  if (t.blk_x0.empty()) {
+    t.blk_x0.push_back(0.0);
+    t.blk_h.push_back(1.0);
+    t.blk_invh.push_back(1.0);
+    t.blk_nint.push_back(1);
+    t.blk_off.push_back(0);
+  }
+  if (t.coef.empty()) t.coef.push_back(0.0);
+  if (t.mlp_nlayers == 0) {
+    t.mlp_width.assign(2, 0);
+    t.mlp_off.assign(ns, 0);
+    t.mlp_w.assign(1, 0.0);
+    t.mlp_mean.assign((size_t) ns * (t.K_r + t.K_a) + 1, 0.0);
+    t.mlp_inv_scale.assign((size_t) ns * (t.K_r + t.K_a) + 1, 1.0);
+    t.mlp_zero.assign(ns, 0.0);
+  }
+  std::memset(&model, 0, sizeof(model));
+  model.n_species = ns;
+  model.K_r = t.K_r;
+  model.K_a = t.K_a;
+  model.cutoff = t.cutoff;
+  model.blk_x0 = t.blk_x0.data();
+  model.blk_h = t.blk_h.data();
+  model.blk_invh = t.blk_invh.data();
+  model.blk_nint = t.blk_nint.data();
+  model.blk_off = t.blk_off.data();
+  model.coef = t.coef.data();
+  model.phi_blk = t.phi_blk.data();
+  model.rho_blk = t.rho_blk.data();
+  model.f_blk = t.f_blk.data();
+  model.g_blk = t.g_blk.data();
+  model.U_blk = t.U_blk.data();
+  model.U0 = t.U0.data();
+  model.mlp_nlayers = t.mlp_nlayers;
+  model.mlp_act = t.mlp_act;
+  model.mlp_width = t.mlp_width.data();
+  model.mlp_off = t.mlp_off.data();
+  model.mlp_w = t.mlp_w.data();
+  model.mlp_mean = t.mlp_mean.data();
+  model.mlp_inv_scale = t.mlp_inv_scale.data();
+  model.mlp_zero = t.mlp_zero.data();
+  have_model = true;
+  // scratch is sized per neighbour slot, which depends on K_a, K_r: rebuild on next compute
+  nbr.clear();
+  scr.clear();
+  iscr.clear();
+}

