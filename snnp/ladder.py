@@ -159,6 +159,7 @@ def write_outputs(rows, out, meta=None):
 def pareto_plot(rows, out):
     """Energy and force error against cost, the Pareto front drawn, points named."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -178,12 +179,30 @@ def pareto_plot(rows, out):
             ax.annotate(r["preset"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel("cost (µs/atom/step)")
         ax.set_ylabel(label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        for values, set_scale, axis, set_ticks in ((cost, ax.set_xscale, ax.xaxis, ax.set_xticks),
+                                                   (err, ax.set_yscale, ax.yaxis, ax.set_yticks)):
+            if values.max() > 5 * values.min():       # log only when values span a lot
+                set_scale("log")
+                axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                set_ticks(_nice_ticks(values))
+        ax.margins(0.15)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     fig.suptitle("snnp ladder: accuracy against cost")
     fig.tight_layout()
     for ext in ("png", "svg"):
         fig.savefig(os.path.join(out, f"pareto.{ext}"), dpi=130)
     plt.close(fig)
+
+
+def _nice_ticks(values):
+    """A few round tick values spanning the data on a log axis."""
+    lo, hi = np.min(values), np.max(values)
+    ticks = []
+    for decade in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        for m in (1, 2, 5):
+            t = m * 10.0 ** decade
+            if lo / 1.6 <= t <= hi * 1.6:
+                ticks.append(t)
+    return ticks or [lo, hi]
