@@ -50,6 +50,9 @@ def test_small_ladder_scan_writes_table_and_models(tmp_path):
     assert "| smeam |" in (tmp_path / "ladder.md").read_text()
     assert (tmp_path / "ladder.csv").read_text().startswith("preset,")
     assert snnp.load(tmp_path / "snnp_small.json").n_params == rows[1]["n_params"]
+    pytest.importorskip("matplotlib")          # the plot extra (in the test extra too)
+    for ext in ("png", "svg"):
+        assert (tmp_path / f"pareto.{ext}").stat().st_size > 5000
 
 
 @pytest.mark.parametrize("argv, message", [
