@@ -26,6 +26,15 @@ static int snnp_threads_for(int nthreads, long long natoms)
     return nthreads < 1 ? 1 : nthreads;
 }
 
+static int snnp_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* Longest neighbour list: the size of each thread's per-atom scratch. */
 static int snnp_max_neighbors(const long long *offsets, int natoms)
 {
@@ -74,10 +83,7 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
 
     #pragma omp parallel num_threads(nthreads)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        const int tid = snnp_thread_id();
         double *scr = (double *)malloc(sizeof(double) * ((size_t)max_nb * per + 1));
         int *iscr = (int *)malloc(sizeof(int) * (2 * (size_t)max_nb + 1));
         double rmin = DBL_MAX;
@@ -153,10 +159,7 @@ static int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms,
     if (failed) return -1;
     #pragma omp parallel num_threads(nthreads)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        const int tid = snnp_thread_id();
         double *scr = (double *)malloc(sizeof(double) * ((size_t)max_nb * per + 1));
         int *iscr = (int *)malloc(sizeof(int) * (2 * (size_t)max_nb + 1));
         double *g = buf + (size_t)tid * ncoef;
