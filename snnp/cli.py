@@ -4,6 +4,7 @@
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
     snnp eval MODEL.json --data DATA
     snnp bench MODEL.json [--atoms N] [--threads N]
+    snnp plot MODEL.json [--data DATA] [--out DIR]
     snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
     snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
 
@@ -139,6 +140,21 @@ def cmd_bench(args):
           f"{args.threads or 'default'} threads")
 
 
+def cmd_plot(args):
+    from . import plotting
+    model = _load_model(args.model)
+    data = load_data(args.data, "test") if args.data else None
+    os.makedirs(args.out, exist_ok=True)
+    written = [os.path.join(args.out, "filters.png")]
+    plotting.plot_filters(model, written[0])
+    if data is not None:
+        for name, fn in (("embedding.png", plotting.plot_embedding),
+                         ("contributions.png", plotting.plot_contributions)):
+            written.append(os.path.join(args.out, name))
+            fn(model, data, written[-1])
+    print("wrote " + ", ".join(written))
+
+
 def cmd_export(args):
     from .models import SplineMEAM
     model = _load_model(args.model)
@@ -198,6 +214,13 @@ def build_parser():
     be.add_argument("--threads", type=int, default=0)
     be.set_defaults(func=cmd_bench)
 
+    pl = sub.add_parser("plot", help="plot a model's filters, embedding response and filter "
+                                     "contributions (needs the 'plot' extra)")
+    pl.add_argument("model")
+    pl.add_argument("--data", help="structures for the embedding and contribution plots")
+    pl.add_argument("--out", default="plots")
+    pl.set_defaults(func=cmd_plot)
+
     ex = sub.add_parser("export", help="write a model for LAMMPS: meam/spline (rung 0) or, with "
                                        "--lammps, the pair_style snnp plugin's file (any rung)")
     ex.add_argument("model")
@@ -212,7 +235,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, OSError, KeyError) as exc:
+    except (CLIError, ValueError, FileNotFoundError, OSError, KeyError, ImportError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"snnp {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -110,3 +110,23 @@ def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
     again = snnp.SplineMEAM.from_lammps(tmp_path / "cu.meam.spline")
     np.testing.assert_allclose(again.compute(ds[0].atoms)["energy"], m.compute(ds[0].atoms)["energy"],
                                rtol=1e-12)
+
+
+def test_interpretability_plots_and_contributions(tmp_path):
+    from snnp import plotting
+    model = snnp.presets(["Cu"], cutoff=4.5)["snnp_small"]
+    data = datasets.emt_copper(scale=0.2)
+    model.fit(data, max_iter=10, log=False)
+    names, contrib, species = plotting.filter_contributions(model, data)
+    assert names == ["R1", "R2", "A1", "A2"] and contrib.shape == (data.n_atoms, 4)
+    # ablating a filter the network does not use changes nothing
+    model.mlp.weights[0][0][0][:, 0] = 0.0
+    model.invalidate()
+    _, contrib, _ = plotting.filter_contributions(model, data)
+    assert np.abs(contrib[:, 0]).max() < 1e-12 and np.abs(contrib[:, 1]).max() > 0
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "m.json"
+    model.save(path)
+    assert main(["plot", str(path), "--data", "emt-cu", "--out", str(tmp_path / "plots")]) == 0
+    for name in ("filters", "embedding", "contributions"):
+        assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000

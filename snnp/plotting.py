@@ -1,0 +1,135 @@
+"""Looking at what a model learned: its filters, its embedding, and what each filter contributes.
+
+    snnp.plotting.plot_filters(model, "out/filters.png")
+    snnp.plotting.plot_embedding(model, dataset, "out/embedding.png")
+    snnp.plotting.plot_contributions(model, dataset, "out/contributions.png")
+
+or ``snnp plot MODEL --data DATA --out DIR``.  Needs Matplotlib (the ``plot`` extra).
+"""
+import numpy as np
+
+from .filters import pair_keys
+
+__all__ = ["plot_filters", "plot_embedding", "plot_contributions", "filter_contributions"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need Matplotlib: pip install 'snnp[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    fig.clf()
+
+
+def plot_filters(model, path):
+    """Radial filters rho_k(r), radial parts f_k(r) and angular parts g_k(theta), per species."""
+    plt = _pyplot()
+    F = model.filters
+    n = model.n_species
+    cols = 3 if F.n_angular else 1
+    fig, axes = plt.subplots(n, cols, figsize=(4.2 * cols, 3.0 * n), squeeze=False)
+    for b, sp in enumerate(model.species):
+        ax = axes[b, 0]
+        for k, s in enumerate(F.rho[b]):
+            r = np.linspace(s.x0, s.x1, 300)
+            ax.plot(r, s(r), label=f"$\\rho_{k + 1}$")
+        ax.set(title=f"radial filters, neighbour {sp}", xlabel="r (Å)")
+        ax.axhline(0, color="0.7", lw=0.8)
+        ax.legend(fontsize=7)
+        if F.n_angular:
+            ax = axes[b, 1]
+            for k, s in enumerate(F.f[b]):
+                r = np.linspace(s.x0, s.x1, 300)
+                ax.plot(r, s(r), label=f"$f_{k + 1}$")
+            ax.set(title=f"angular radial parts, neighbour {sp}", xlabel="r (Å)")
+            ax.axhline(0, color="0.7", lw=0.8)
+            ax.legend(fontsize=7)
+            ax = axes[b, 2]
+            key = (b, b)
+            for k, s in enumerate(F.g[key]):
+                theta = np.linspace(0, 180, 300)
+                ax.plot(theta, s(np.cos(np.radians(theta))), label=f"$g_{k + 1}$")
+            ax.set(title=f"angular parts g, pair {sp}-{sp}", xlabel="θ (degrees)")
+            ax.axhline(0, color="0.7", lw=0.8)
+            ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def _descriptors(model, dataset):
+    G, species = [], []
+    for s in dataset:
+        G.append(model.descriptors(s.atoms))
+        species.append(model._atoms_species(s.atoms))
+    return np.concatenate(G), np.concatenate(species)
+
+
+def plot_embedding(model, dataset, path):
+    """The embedding energy as each filter sweeps its range in the data, the others held at
+    their mean (one panel per centre species)."""
+    plt = _pyplot()
+    G, species = _descriptors(model, dataset)
+    names = _filter_names(model)
+    fig, axes = plt.subplots(1, model.n_species, figsize=(5.0 * model.n_species, 3.6), squeeze=False)
+    for a, sp in enumerate(model.species):
+        rows = G[species == a]
+        ax = axes[0, a]
+        if len(rows) == 0:
+            ax.set_title(f"centre {sp}: no atoms in the data")
+            continue
+        mean = rows.mean(axis=0)
+        for k, name in enumerate(names):
+            lo, hi = rows[:, k].min(), rows[:, k].max()
+            t = np.linspace(0.0, 1.0, 60)
+            sweep = np.tile(mean, (len(t), 1))
+            sweep[:, k] = lo + t * (hi - lo)
+            e, _ = model.embedding_energy(sweep, a)
+            ax.plot(t, e - e[len(t) // 2], label=name)
+        ax.set(title=f"embedding response, centre {sp}",
+               xlabel="filter value (0 = data minimum, 1 = data maximum)",
+               ylabel="ε change (eV)")
+        ax.legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def filter_contributions(model, dataset):
+    """Per filter k and atom i, eps(G_i) - eps(G_i with filter k replaced by its mean): how much
+    of each atom's energy hangs on that filter.  Returns (names, array (atoms, K), species)."""
+    G, species = _descriptors(model, dataset)
+    out = np.zeros_like(G)
+    for a in range(model.n_species):
+        rows = np.flatnonzero(species == a)
+        if len(rows) == 0:
+            continue
+        mean = G[rows].mean(axis=0)
+        base, _ = model.embedding_energy(G[rows], a)
+        for k in range(G.shape[1]):
+            ablated = G[rows].copy()
+            ablated[:, k] = mean[k]
+            out[rows, k] = base - model.embedding_energy(ablated, a)[0]
+    return _filter_names(model), out, species
+
+
+def plot_contributions(model, dataset, path):
+    """Spread over atoms of each filter's contribution to the per-atom energy."""
+    plt = _pyplot()
+    names, contrib, species = filter_contributions(model, dataset)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(names), 3.6))
+    ax.boxplot([1e3 * contrib[:, k] for k in range(len(names))], showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.set(ylabel="contribution to atomic energy (meV)",
+           title="each filter's share of the atomic energies")
+    _save(fig, path)
+
+
+def _filter_names(model):
+    return ([f"R{k + 1}" for k in range(model.n_radial)]
+            + [f"A{k + 1}" for k in range(model.n_angular)])
