@@ -18,13 +18,35 @@ from .neighbors import NeighborList, neighbor_list
 from .splines import Spline
 
 __all__ = ["Dataset", "Structure", "Loss", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
-           "load", "show_config", "set_num_threads", "get_num_threads", "__version__"]
+           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def load(path):
-    """Read a model saved with ``model.save(path)``."""
+    """Read a model saved with ``model.save(path)``, or a zoo model by name ("Mo/snnp_medium")."""
+    import os
     from .io.modelfile import load_model
-    return load_model(path)
+    name = os.fspath(path)
+    if not os.path.exists(name) and name in zoo():
+        return load_model(os.path.join(_zoo_dir(), name + ".json"))
+    if not os.path.exists(name) and "/" in name and not name.endswith(".json"):
+        raise FileNotFoundError(f"no model file {name!r} and no zoo model of that name; "
+                                f"zoo models: {zoo() or 'none installed'}")
+    return load_model(name)
+
+
+def _zoo_dir():
+    import os
+    from . import models_zoo
+    return os.path.dirname(os.path.abspath(models_zoo.__file__))
+
+
+def zoo():
+    """Names of the trained models shipped in models_zoo/, as ``"<element>/<preset>"``."""
+    import glob
+    import os
+    base = _zoo_dir()
+    return sorted(os.path.relpath(p, base)[:-5].replace(os.sep, "/")
+                  for p in glob.glob(os.path.join(base, "*", "*.json")))
 
 
 def set_num_threads(n):

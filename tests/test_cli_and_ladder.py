@@ -130,3 +130,14 @@ def test_interpretability_plots_and_contributions(tmp_path):
     assert main(["plot", str(path), "--data", "emt-cu", "--out", str(tmp_path / "plots")]) == 0
     for name in ("filters", "embedding", "contributions"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000
+
+
+def test_zoo_models_load_by_name(tmp_path, monkeypatch):
+    (tmp_path / "Cu").mkdir()
+    model = snnp.presets(["Cu"], cutoff=4.5)["smeam"]
+    model.save(tmp_path / "Cu" / "smeam.json")
+    monkeypatch.setattr(snnp, "_zoo_dir", lambda: str(tmp_path))
+    assert snnp.zoo() == ["Cu/smeam"]
+    assert snnp.load("Cu/smeam") == model
+    with pytest.raises(FileNotFoundError, match="no zoo model of that name; zoo models: \\['Cu/smeam'\\]"):
+        snnp.load("Cu/huge")

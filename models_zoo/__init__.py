@@ -1,0 +1,1 @@
+"""snnp's zoo of trained models (installed as ``snnp.models_zoo``); see README.md here."""
