@@ -405,6 +405,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         raise TypeError("train must be an snnp.Dataset")
     if len(train) == 0:
         raise ValueError("the training set is empty")
+    if not any(s.energy is not None or s.forces is not None or s.stress is not None for s in train):
+        raise ValueError("the training set has no energy, force or stress labels to fit")
     unknown = set(freeze) - set(model.PARAM_GROUPS)
     if unknown:
         raise ValueError(f"unknown parameter groups {sorted(unknown)}; groups: {model.PARAM_GROUPS}")

@@ -164,6 +164,9 @@ def test_bad_training_input_gets_clear_errors():
                              energy=-1.0)])
     with pytest.raises(ValueError, match=r"model knows only \['Cu'\]; the structure contains O"):
         student().fit(odd, log=False)
+    unlabelled = Dataset([Structure(data[0].atoms)])
+    with pytest.raises(ValueError, match="no energy, force or stress labels"):
+        student().fit(unlabelled, log=False)
     lonely = Dataset([Structure(Atoms("Cu", cell=[12, 12, 12], pbc=True), energy=-1.0)])
     with pytest.raises(ValueError, match="structure 0 .*no neighbours within the cutoff"):
         student().fit(lonely, log=False)
