@@ -89,6 +89,19 @@ class Dataset:
     def groups(self):
         return sorted({s.group for s in self.structures if s.group is not None})
 
+    def with_group_weights(self, weights):
+        """A copy whose structures' weights are multiplied by ``weights[group]`` (default 1),
+        e.g. ``{"Surface": 3.0}`` for groups the data holds few of."""
+        unknown = set(weights) - set(self.groups)
+        if unknown:
+            raise ValueError(f"no structures in groups {sorted(unknown, key=str)}; groups: {self.groups}")
+        out = []
+        for s in self.structures:
+            t = Structure(s.atoms, s.energy, s.forces, s.stress, s.weight * weights.get(s.group, 1.0),
+                          s.group, s.name)
+            out.append(t)
+        return Dataset(out, self.name)
+
     def sha256(self):
         """A hash of positions, cells, species and labels, for provenance in model files."""
         h = hashlib.sha256()

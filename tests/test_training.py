@@ -84,6 +84,16 @@ def test_split_is_reproducible_and_keeps_groups():
     assert data.split(0.25, seed=4)[1].sha256() != va1.sha256() or len(va1) == 0
 
 
+def test_group_weights_scale_structure_weights():
+    data, _ = teacher_data(8)
+    heavy = data.with_group_weights({"vacancy": 3.0})
+    assert [s.weight for s in heavy if s.group == "vacancy"] == [3.0, 3.0]
+    assert all(s.weight == 1.0 for s in heavy if s.group == "bulk")
+    assert heavy.sha256() != data.sha256()
+    with pytest.raises(ValueError, match="no structures in groups"):
+        data.with_group_weights({"Surface": 2.0})
+
+
 def test_fit_learns_a_teacher_and_scores():
     data, teacher = teacher_data(8)
     train, val = data.split(0.25, seed=0)
