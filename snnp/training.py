@@ -476,7 +476,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             if res.nit < chunk:       # converged before the chunk ended
                 break
     else:
-        rng_seed = np.random.SeedSequence(seed)
         adam = state["adam"] or {"m": np.zeros(free.sum()).tolist(), "v": np.zeros(free.sum()).tolist(), "t": 0}
         m, v = np.array(adam["m"]), np.array(adam["v"])
         b1, b2, eps = 0.9, 0.999, 1e-8
@@ -498,7 +497,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             adam["m"], adam["v"] = m.tolist(), v.tolist()
             state["adam"] = adam
             checkpoint_and_report(f"epoch {state['step']:4d}  loss {total / max(1, -(-len(order) // batch_size)):.4g}")
-        del rng_seed
     if state["best_params"] is not None:
         model.set_params(np.array(state["best_params"]))
     model.provenance = {"training_data_sha256": config["train_sha256"],
