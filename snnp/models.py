@@ -134,11 +134,7 @@ class Model:
     @property
     def n_params(self):
         """Number of free parameters: splines (less pinned ends), MLP weights, e0."""
-        pinned = self.filters.pinned
-        pair = sum(s.params.size - (2 if pinned else 0) for s in (self.pair or {}).values())
-        U = sum(s.params.size for s in (self.U or []))
-        mlp = self.mlp.n_params if self.mlp is not None else 0
-        return pair + self.filters.n_params + U + mlp + self.n_species
+        return self.param_layout()[-1][1].stop
 
     # -- parameter vector --------------------------------------------------------------------
     #: parameter groups in the order of the flat vector
@@ -222,7 +218,9 @@ class Model:
         tables' gradient, i.e. U, whose gradient the embedding computes)."""
         from .splines import coefficient_matrix
         blocks, _ = self._block_layout()
-        x0, h, nint, off, _ = _pack(blocks)
+        # offsets in _pack's layout, from the knot counts alone (no coefficients needed)
+        sizes = [((b[0].n_knots - 1) * 4 + 4) * len(b) for b in blocks]
+        off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
         by_id = {}
         for b, splines in enumerate(blocks):
             n = splines[0].n_knots

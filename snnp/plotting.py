@@ -37,21 +37,9 @@ def plot_filters(model, path):
     cols = 3 if F.n_angular else 1
     fig, axes = plt.subplots(n, cols, figsize=(4.2 * cols, 3.0 * n), squeeze=False)
     for b, sp in enumerate(model.species):
-        ax = axes[b, 0]
-        for k, s in enumerate(F.rho[b]):
-            r = np.linspace(s.x0, s.x1, 300)
-            ax.plot(r, s(r), label=f"$\\rho_{k + 1}$")
-        ax.set(title=f"radial filters, neighbour {sp}", xlabel="r (Å)")
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.legend(fontsize=7)
+        _radial_panel(axes[b, 0], F.rho[b], "\\rho", f"radial filters, neighbour {sp}")
         if F.n_angular:
-            ax = axes[b, 1]
-            for k, s in enumerate(F.f[b]):
-                r = np.linspace(s.x0, s.x1, 300)
-                ax.plot(r, s(r), label=f"$f_{k + 1}$")
-            ax.set(title=f"angular radial parts, neighbour {sp}", xlabel="r (Å)")
-            ax.axhline(0, color="0.7", lw=0.8)
-            ax.legend(fontsize=7)
+            _radial_panel(axes[b, 1], F.f[b], "f", f"angular radial parts, neighbour {sp}")
             ax = axes[b, 2]
             key = (b, b)
             for k, s in enumerate(F.g[key]):
@@ -61,6 +49,15 @@ def plot_filters(model, path):
             ax.axhline(0, color="0.7", lw=0.8)
             ax.legend(fontsize=7)
     _save(fig, path)
+
+
+def _radial_panel(ax, bank, symbol, title):
+    for k, s in enumerate(bank):
+        r = np.linspace(s.x0, s.x1, 300)
+        ax.plot(r, s(r), label=f"${symbol}_{k + 1}$")
+    ax.set(title=title, xlabel="r (Å)")
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.legend(fontsize=7)
 
 
 def _descriptors(model, dataset):
