@@ -13,8 +13,61 @@ from ase import Atoms
 
 __all__ = ["Structure", "Dataset"]
 
-#: mlearn/VASP virial stress in kbar, order xx yy zz xy yz zx, compression positive
+#: mlearn/VASP virial stress in kbar, compression positive
 KBAR_PER_EV_A3 = 1602.1766208
+
+#: orders of the three shear components in mlearn's ``virial_stress`` (after xx yy zz).  The
+#: published files disagree: Li and Si use VASP's order, Mo, Cu and Ni swap yz and zx
+#: (docs/conventions.md); ``from_mlearn`` detects which from the sheared cells in a file.
+MLEARN_STRESS_ORDERS = ("xy yz zx", "xy zx yz")
+
+
+def _voigt_slots(order):
+    """Indices into virial_stress of ASE's yz, xz, xy for a shear ``order``."""
+    names = order.replace("xz", "zx").split()
+    return tuple(3 + names.index(p) for p in ("yz", "zx", "xy"))
+
+
+def _mlearn_stress_order(entries, path):
+    """Which shear order a file's virial stresses use, from its sheared cells.
+
+    A cell whose lattice vectors are nearly along x, y, z and of which exactly one pair is
+    tilted is sheared in that Cartesian plane; its largest off-diagonal stress must sit in that
+    plane's slot.  Returns None for a file without such cells; a file whose cells disagree
+    (fewer than 80% for one order) is an error: pass ``stress_order`` to choose."""
+    votes = {name: 0 for name in MLEARN_STRESS_ORDERS}
+    planes = {(0, 1): "xy", (0, 2): "zx", (1, 2): "yz"}
+    for e in entries:
+        try:
+            A = np.array(e["structure"]["lattice"]["matrix"], dtype=float)
+            v = np.abs(np.asarray(e["outputs"]["virial_stress"], dtype=float)[3:6])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if A.shape != (3, 3) or v.shape != (3,) or not np.all(np.isfinite(v)):
+            continue
+        diag = np.abs(np.diag(A))
+        if np.any(diag <= 0) or np.abs(A - np.diag(np.diag(A))).max() > 0.2 * diag.min():
+            continue
+        G = A @ A.T
+        cos = {p: abs(G[p]) / np.sqrt(G[p[0], p[0]] * G[p[1], p[1]]) for p in planes}
+        tilted = [p for p, c in cos.items() if c > 1e-2]
+        # a clear shear: one tilted pair, and a shear stress that dominates (> 5 kbar, 3x the
+        # next); slabs with vacuum or thermal noise give no clear answer and do not vote
+        if (len(tilted) != 1 or planes[tilted[0]] == "xy" or v.max() < 5.0
+                or v.max() < 3 * np.sort(v)[1]):
+            continue
+        slot = int(np.argmax(v))                # 0 xy, 1 and 2 the other two planes
+        for name in MLEARN_STRESS_ORDERS:
+            if name.split()[slot] == planes[tilted[0]]:
+                votes[name] += 1
+    total = sum(votes.values())
+    if total == 0:
+        return None
+    best = max(votes, key=votes.get)
+    if votes[best] < 0.8 * total:
+        raise ValueError(f"{path}: sheared cells disagree on the order of the shear stresses "
+                         f"({votes}); pass stress_order= one of {list(MLEARN_STRESS_ORDERS)}")
+    return best
 
 
 class Structure:
@@ -183,15 +236,28 @@ class Dataset:
         return cls.from_atoms_list(images, name=os.path.basename(path), **keys)
 
     @classmethod
-    def from_mlearn(cls, path):
+    def from_mlearn(cls, path, stress_order="auto"):
         """Read an mlearn JSON file (Zuo et al. 2020): pymatgen structures, total energies,
-        forces, and VASP virial stresses in kbar (converted to ASE's eV/A^3 and sign)."""
+        forces, and VASP virial stresses in kbar (converted to ASE's eV/A^3 and sign).
+
+        ``stress_order``: the order of the shear components after xx yy zz, "xy yz zx" (VASP's)
+        or "xy zx yz".  The published files use both (Li, Si the first; Mo, Cu, Ni the second),
+        so the default "auto" reads it off the file's sheared cells, and takes VASP's order
+        for a file without any (docs/conventions.md)."""
         path = os.fspath(path)
         with open(path) as fh:
             try:
                 entries = json.load(fh)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: an mlearn file holds a JSON list of structures")
+        if stress_order == "auto":
+            stress_order = _mlearn_stress_order(entries, path) or "xy yz zx"
+        if stress_order not in MLEARN_STRESS_ORDERS:
+            raise ValueError(f"stress_order must be 'auto' or one of {list(MLEARN_STRESS_ORDERS)}, "
+                             f"got {stress_order!r}")
+        yz, xz, xy = _voigt_slots(stress_order)
         structures = []
         for k, e in enumerate(entries):
             try:
@@ -202,7 +268,7 @@ class Dataset:
                 out = e["outputs"]
                 v = out.get("virial_stress")
                 stress = None if v is None else -np.array(
-                    [v[0], v[1], v[2], v[4], v[5], v[3]], dtype=float) / KBAR_PER_EV_A3
+                    [v[0], v[1], v[2], v[yz], v[xz], v[xy]], dtype=float) / KBAR_PER_EV_A3
                 atoms = Atoms(symbols, positions=pos, cell=cell, pbc=True)
                 structures.append(Structure(atoms, out.get("energy"), out.get("forces"), stress,
                                             group=e.get("group"), name=f"{os.path.basename(path)}#{k}"))

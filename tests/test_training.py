@@ -34,15 +34,48 @@ def student():
 
 
 def test_mlearn_reader_converts_units_and_stress_convention():
-    path = data_path("mlearn", "Mo", "test.json")
+    path = data_path("mlearn", "Si", "test.json")
     ds = Dataset.from_mlearn(path)
-    assert len(ds) == 23 and ds.n_atoms == 1189 and ds.species == ["Mo"]
-    raw = json.loads(path.read_text())[0]
-    v = raw["outputs"]["virial_stress"]
+    assert len(ds) == 25 and ds.n_atoms == 1525 and ds.species == ["Si"]
+    raw = json.loads(path.read_text())
+    v = raw[0]["outputs"]["virial_stress"]
     # VASP order xx yy zz xy yz zx in kbar, compression positive -> ASE eV/A^3, Voigt, ASE sign
     np.testing.assert_allclose(ds[0].stress, -np.array([v[0], v[1], v[2], v[4], v[5], v[3]]) / 1602.1766208)
-    assert ds[0].energy == raw["outputs"]["energy"]
+    assert ds[0].energy == raw[0]["outputs"]["energy"]
     assert set(ds.groups) <= {"Elastic", "Surface", "Vacancy", "AIMD-NVT"}
+
+
+def _shear_plane_of_largest_shear_stress(ds, description):
+    """(cell plane that is tilted, Voigt slot holding the largest shear stress) for one cell."""
+    st = next(s for s in ds if s.name and description(s))
+    A = st.atoms.cell.array
+    G = A @ A.T
+    tilted = {(1, 2): 3, (0, 2): 4, (0, 1): 5}           # plane -> ASE Voigt slot yz, xz, xy
+    plane = max(tilted, key=lambda p: abs(G[p]))
+    return tilted[plane], 3 + int(np.argmax(np.abs(st.stress[3:])))
+
+
+@pytest.mark.parametrize("element", ["Mo", "Si"])
+def test_mlearn_shear_stresses_land_in_the_sheared_plane(element):
+    """The published files disagree on the shear order (Si: VASP's xy yz zx; Mo: xy zx yz).
+    Read either way, a cell tilted in one plane must carry its shear stress in that plane."""
+    path = data_path("mlearn", element, "training.json")
+    raw = json.loads(path.read_text())
+    ds = Dataset.from_mlearn(path)
+    sheared = [k for k, e in enumerate(raw) if "strain -0.04" in e.get("description", "")
+               and any(f"mode {m}," in e["description"] for m in (4, 5, 6))]
+    assert len(sheared) >= 2
+    for k in sheared:
+        expected, found = _shear_plane_of_largest_shear_stress(ds, lambda s, k=k: s.name.endswith(f"#{k}"))
+        assert expected == found, (element, raw[k]["description"])
+    # read with the wrong order, the Mo file puts them in the wrong plane
+    wrong = {"Mo": "xy yz zx", "Si": "xy zx yz"}[element]
+    ds_wrong = Dataset.from_mlearn(path, stress_order=wrong)
+    slots = [_shear_plane_of_largest_shear_stress(ds_wrong, lambda s, k=k: s.name.endswith(f"#{k}"))
+             for k in sheared]
+    assert any(expected != found for expected, found in slots)
+    with pytest.raises(ValueError, match="stress_order"):
+        Dataset.from_mlearn(path, stress_order="xx yy zz")
 
 
 def test_extxyz_and_ase_db_readers_with_custom_keys(tmp_path):
