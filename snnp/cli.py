@@ -75,7 +75,8 @@ def cmd_ladder(args):
         train, test = train.split(args.test_fraction, seed=args.seed)
     _need_labels(train, "any")
     rows = scan(train, test, presets=args.presets, cutoff=args.cutoff, r_min=args.r_min,
-                max_iter=args.max_iter, out=args.out, seed=args.seed,
+                max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
+                checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=None if args.quiet else print)
     print()
     print(markdown_table(rows))
@@ -181,7 +182,12 @@ def build_parser():
     lad.add_argument("--test", help="test data (default: mlearn test set, or a split of --data)")
     lad.add_argument("--test-fraction", type=float, default=0.2)
     lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET")
-    lad.add_argument("--max-iter", type=int, default=300)
+    lad.add_argument("--max-iter", type=int, default=300,
+                     help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
+    lad.add_argument("--no-climb", action="store_true",
+                     help="fit rung 1 from scratch instead of from the fitted rung 0")
+    lad.add_argument("--resumable", action="store_true",
+                     help="checkpoint every fit in OUT/checkpoints; run again to resume")
     lad.add_argument("--cutoff", type=float, default=5.0)
     lad.add_argument("--r-min", type=float, default=1.5)
     lad.add_argument("--out", default="ladder-out")

@@ -119,6 +119,65 @@ class MLPEmbedding:
                                        kappa[rows], x_bar, xdot_bar, rows))
         return x_bar, xdot_bar, np.concatenate(grads)
 
+    def values(self, species, x):
+        """Network outputs for standardised rows x (NumPy; the kernels use snnp_mlp)."""
+        species = np.asarray(species)
+        out = np.zeros(len(x))
+        for a, layers in enumerate(self.weights):
+            rows = np.flatnonzero(species == a)
+            h = x[rows]
+            for l, (W, b) in enumerate(layers):
+                h = h @ W.T + b
+                if l + 1 < len(layers):
+                    h = activation_derivatives(self.activation, h)[0]
+            out[rows] = h[:, 0]
+        return out
+
+    def distil(self, G, species, target, max_iter=500):
+        """Fit the network so that eps(G) = MLP(x) - MLP(x0) matches ``target`` per row.
+
+        Sets the input standardisation from G first.  Used to climb the ladder: an s-NNP
+        starts from a fitted rung 0 by learning its embedding U(R_1 + A_1) - U(0).  Returns the
+        RMS misfit left (eV)."""
+        from scipy.optimize import minimize
+        G, species, target = np.asarray(G, float), np.asarray(species), np.asarray(target, float)
+        self.set_normalization(G, species)
+        x = (G - self.mean[species]) / self.scale[species]
+        every = np.arange(self.n_species)
+        x0 = (0.0 - self.mean) / self.scale
+        zeros, n = np.zeros_like(x), len(x)
+
+        def objective(p):
+            self.set_flat(p)
+            r = self.values(species, x) - self.values(every, x0)[species] - target
+            kappa = 2.0 * r / n
+            kref = -np.bincount(species, weights=kappa, minlength=self.n_species)
+            g = (self.train_pass(species, x, zeros, kappa)[2]
+                 + self.train_pass(every, x0, np.zeros_like(x0), kref)[2])
+            return float(np.mean(r * r)), g
+
+        res = minimize(objective, self.get_flat(), jac=True, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
+        self.set_flat(res.x)
+        return float(np.sqrt(res.fun))
+
+    def get_flat(self):
+        return np.concatenate(self.flat_weights())
+
+    def set_flat(self, p):
+        """Set all species' weights from one flat array (the layout of ``flat_weights``)."""
+        p = np.asarray(p, dtype=float)
+        per = self.n_params // self.n_species
+        for a, layers in enumerate(self.weights):
+            o = a * per
+            new = []
+            for W, b in layers:
+                Wn = p[o:o + W.size].reshape(W.shape)
+                o += W.size
+                new.append((Wn, p[o:o + b.size].copy()))
+                o += b.size
+            self.weights[a] = new
+
     def to_dict(self):
         return {"widths": list(self.widths), "activation": self.activation,
                 "n_inputs": self.n_inputs,

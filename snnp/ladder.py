@@ -17,7 +17,7 @@ import numpy as np
 from .io.atomic import atomic_write
 from .models import LADDER, presets as make_presets
 
-__all__ = ["scan", "time_model", "write_outputs"]
+__all__ = ["scan", "time_model", "time_models", "write_outputs", "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3):
@@ -50,9 +50,25 @@ def _timing_structure(test, timing_atoms):
     return big
 
 
+#: fitting effort per preset, relative to ``max_iter``: climbing from the fitted rung 0, rung 1
+#: needs fewer iterations; the larger s-NNPs need more to converge
+EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, "snnp_large": 1.5}
+
+
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
-         validation=0.1, timing_atoms=2000, out=None, log=print, seed=0):
-    """Fit each preset (default: the whole ladder) and return one row per preset."""
+         validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
+         checkpoint_dir=None):
+    """Fit each preset (default: the whole ladder) and return one row per preset.
+
+    ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
+    (or pass a dict name -> iterations).  ``climb`` (when "smeam" is scanned, and first): the
+    other presets start from the fitted rung 0: rung 1 with its filters, pair term and U plus a
+    zero network; the s-NNPs with its filters and pair term as filters 1 and a network distilled
+    from its U on the training atoms (``SNNP.from_spline_meam``).  ``checkpoint_dir``:
+    every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
+    measured after all fits, the presets timed in turn on the same structure, best of three.
+    """
+    from .models import SNNP, SplineMEAMNN
     from .training import Loss
     names = list(presets or LADDER)
     unknown = [n for n in names if n not in LADDER]
@@ -60,6 +76,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         raise ValueError(f"unknown presets {unknown}; known: {list(LADDER)}")
     if len(train) == 0 or len(test) == 0:
         raise ValueError("the ladder needs a non-empty training and test set")
+    iterations = (dict(max_iter) if isinstance(max_iter, dict)
+                  else {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
     say = log or (lambda *a, **k: None)
     species = train.species
@@ -70,18 +88,30 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     timing = _timing_structure(test, timing_atoms)
     if out:
         os.makedirs(out, exist_ok=True)
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed)
-    rows = []
+    rows, fitted = [], {}
     for k, name in enumerate(names, 1):
         model = models[name]
+        start_from = ""
+        cls, K_r, K_a, widths = LADDER[name]
+        if climb and name != "smeam" and "smeam" in fitted:
+            if cls is SplineMEAMNN:
+                model = SplineMEAMNN.from_spline_meam(fitted["smeam"], widths=widths, seed=seed)
+            else:
+                model = SNNP.from_spline_meam(fitted["smeam"], K_r, K_a, widths, seed=seed,
+                                              data=fit_set)
+            start_from = ", climbing from the fitted smeam"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
-            f"fitting {len(fit_set)} structures ...", flush=True)
+            f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
         start = time.perf_counter()
-        model.fit(fit_set, val_set, loss=loss, max_iter=max_iter, seed=seed,
+        model.fit(fit_set, val_set, loss=loss, max_iter=iterations[name], seed=seed,
+                  checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
         fit_s = time.perf_counter() - start
+        fitted[name] = model
         err = model.score(test)
-        cost = time_model(model, timing)
         rows.append({
             "preset": name, "class": type(model).__name__, "n_params": model.n_params,
             "filters": f"{model.n_radial}+{model.n_angular}",
@@ -91,7 +121,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
             "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
             "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-            "us_per_atom_step": cost, "fit_seconds": fit_s,
+            "iterations": iterations[name], "fit_seconds": fit_s,
             "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
                            "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
                        for g, v in err.get("groups", {}).items()},
@@ -99,16 +129,28 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         if out:
             model.save(os.path.join(out, f"{name}.json"))
         say(f"    test: E {rows[-1]['energy_rmse_meV_per_atom']:.3g} meV/atom, "
-            f"F {rows[-1]['force_rmse_eV_per_A']:.3g} eV/A, cost {cost:.3g} us/atom/step", flush=True)
-    base = rows[0]["us_per_atom_step"]
-    for r in rows:
-        r["cost_vs_first"] = r["us_per_atom_step"] / base
+            f"F {rows[-1]['force_rmse_eV_per_A']:.3g} eV/A", flush=True)
+    say(f"timing {len(names)} models on {len(timing)} atoms ...", flush=True)
+    costs = time_models([fitted[n] for n in names], timing)
+    for r, cost in zip(rows, costs):
+        r["us_per_atom_step"] = cost
+        r["cost_vs_first"] = cost / costs[0]
     if out:
         write_outputs(rows, out, meta={"train": train.name, "test": test.name,
                                        "train_structures": len(train), "test_structures": len(test),
                                        "timing_atoms": len(timing), "cutoff": cutoff,
-                                       "max_iter": max_iter, "loss": loss.to_dict()})
+                                       "iterations": iterations, "climb": climb,
+                                       "loss": loss.to_dict()})
     return rows
+
+
+def time_models(models, atoms, repeats=3):
+    """us/atom/step of each model, timed in turn (so drift hits all alike), best of repeats."""
+    best = [np.inf] * len(models)
+    for _ in range(repeats):
+        for k, model in enumerate(models):
+            best[k] = min(best[k], time_model(model, atoms, repeats=1))
+    return best
 
 
 COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "filters", "{}"),
@@ -116,6 +158,7 @@ COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "fi
            ("energy_rmse_meV_per_atom", "E RMSE (meV/atom)", "{:.3g}"),
            ("force_rmse_eV_per_A", "F RMSE (eV/Å)", "{:.3g}"),
            ("stress_rmse_GPa", "σ RMSE (GPa)", "{:.3g}"),
+           ("iterations", "fit iterations", "{}"),
            ("us_per_atom_step", "cost (µs/atom/step)", "{:.3g}"),
            ("cost_vs_first", "cost ×", "{:.2f}")]
 

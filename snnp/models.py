@@ -557,10 +557,14 @@ class SNNP(Model):
 
     @classmethod
     def from_spline_meam(cls, model, n_radial=4, n_angular=4, widths=(16, 16),
-                         activation="tanh", seed=0):
+                         activation="tanh", seed=0, data=None, distil_iter=500):
         """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
-        bank (more are added on the same knot grids), its pair term and e0 are kept; the
-        network starts at zero, so training begins from the pair term alone plus e0."""
+        bank (more are added on the same knot grids), its pair term and e0 are kept.
+
+        With ``data`` (a Dataset or a list of Atoms) the network is first fitted to rung 0's
+        embedding U(R_1 + A_1) - U(0) on those atoms (``MLPEmbedding.distil``), so the s-NNP
+        starts where rung 0 ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).
+        Without data the network starts at zero (the pair term alone plus e0)."""
         def added(old_bank, k_total, kind):
             """Filters 2..K on the grid of rung 0's filter, pinned to zero at that grid's end
             (a file's filter may end before the cutoff: the new ones must not continue)."""
@@ -586,16 +590,32 @@ class SNNP(Model):
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
         pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
-        return cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        if data is not None:
+            if model.U is None:
+                raise ValueError("distilling needs a rung-0 model with an embedding U")
+            images = [getattr(item, "atoms", item) for item in data]
+            G = np.vstack([out.descriptors(a) for a in images])
+            species = np.concatenate([out._atoms_species(a) for a in images])
+            n = G[:, 0] + (G[:, n_radial] if n_angular else 0.0)
+            target = np.empty(len(G))
+            for a, U in enumerate(model.U):
+                rows = species == a
+                target[rows] = U(n[rows]) - U(np.array([0.0]))[0]
+            out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
+            out.invalidate()
+        return out
 
 
-#: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths)
+#: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths).
+#: Radial filters cost one spline per pair, angular ones one per triplet, so the s-NNPs carry
+#: many more radial than angular filters: 12 + 4 costs 2.8x rung 0, 4 + 4 already 2.7x.
 LADDER = {
     "smeam": (SplineMEAM, 1, 1, None),
     "smeam_nn": (SplineMEAMNN, 1, 1, (8,)),
     "snnp_small": (SNNP, 2, 2, (8,)),
-    "snnp_medium": (SNNP, 4, 4, (16, 16)),
-    "snnp_large": (SNNP, 8, 8, (32, 32)),
+    "snnp_medium": (SNNP, 12, 4, (16, 16)),
+    "snnp_large": (SNNP, 16, 8, (32, 32)),
 }
 
 

@@ -321,7 +321,9 @@ def initialise_embedding_inputs(model, batch):
                                batch.shifts, mode=_kernels.MODE_DESCRIPTORS, forces=False,
                                virial=False, descriptors=True)
     G = out["G"][:, :model.filters.n_filters]
-    if model.mlp is not None:
+    if model.mlp is not None and not any(np.any(layers[-1][0]) for layers in model.mlp.weights):
+        # only an untrained network (zero output layer) gets new statistics: a trained one,
+        # being refined or climbed from rung 0, keeps the inputs it was fitted with
         model.mlp.set_normalization(G, batch.species)
     if model.U is not None:
         from .splines import Spline

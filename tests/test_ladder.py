@@ -84,7 +84,7 @@ def test_presets_form_a_ladder():
     sizes = [m.n_params for m in ladder.values()]
     assert sizes == sorted(sizes) and sizes[0] < 100 < sizes[-1]
     medium = ladder["snnp_medium"]
-    assert (medium.n_radial, medium.n_angular, medium.mlp.widths) == (4, 4, (16, 16))
+    assert (medium.n_radial, medium.n_angular, medium.mlp.widths) == (12, 4, (16, 16))
     atoms = bulk("Mo", "bcc", a=3.16, cubic=True).repeat(2)
     for name, model in ladder.items():
         assert model.cutoff == pytest.approx(5.2)

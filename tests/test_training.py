@@ -199,6 +199,26 @@ def test_climbing_from_a_fitted_rung_0_keeps_its_energies():
     assert end < start
 
 
+def test_climbing_to_an_snnp_distils_rung_0s_embedding():
+    data, _ = teacher_data(4)
+    rung0 = random_spline_meam(["Cu"], 3)
+    rung0.e0[:] = 0.0
+    rung2 = snnp.SNNP.from_spline_meam(rung0, 3, 2, (16, 16), data=data, distil_iter=1500)
+    # the carried filters are filters 1; the network learned U(R_1 + A_1) - U(0) on these atoms
+    energies = lambda m: np.array([m.compute(s.atoms, ("energy",))["energy"] / len(s.atoms)
+                                   for s in data])
+    e0, e2 = energies(rung0), energies(rung2)
+    pair_free = e0 - energies(snnp.SNNP.from_spline_meam(rung0, 3, 2, (16, 16)))   # U part only
+    assert rung2.distil_misfit < 0.005 * np.sqrt(np.mean(pair_free ** 2))
+    assert np.abs(e2 - e0).max() < 0.002 * np.abs(pair_free).max()
+    # fitting keeps the distilled network's input statistics (it would change the function)
+    mean = rung2.mlp.mean.copy()
+    rung2.fit(data, max_iter=1, log=False)
+    np.testing.assert_array_equal(rung2.mlp.mean, mean)
+    with pytest.raises(ValueError, match="embedding U"):
+        snnp.SNNP.from_spline_meam(snnp.presets(["Cu"])["snnp_small"], data=data)
+
+
 def test_bad_training_input_gets_clear_errors():
     data, _ = teacher_data(2)
     with pytest.raises(ValueError, match="training set is empty"):
