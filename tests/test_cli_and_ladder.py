@@ -55,6 +55,28 @@ def test_small_ladder_scan_writes_table_and_models(tmp_path):
         assert (tmp_path / f"pareto.{ext}").stat().st_size > 5000
 
 
+def test_ladder_scan_climbs_from_rung_0_and_resumes(tmp_path):
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    kw = dict(presets=["smeam", "smeam_nn", "snnp_small"], cutoff=4.5, max_iter=12,
+              timing_atoms=200, log=None, checkpoint_dir=tmp_path / "ckpt")
+    rows = snnp.ladder.scan(train, test, out=tmp_path / "a", **kw)
+    assert [r["iterations"] for r in rows] == [12, 6, 12]      # max_iter x EFFORT
+    smeam, nn = (snnp.load(tmp_path / "a" / f"{n}.json") for n in ("smeam", "smeam_nn"))
+    # rung 1 climbed: it carries rung 0's U (moved by its own fit only)
+    assert np.any(nn.U[0].values != 0) and nn.U[0].n_knots == smeam.U[0].n_knots
+    for r in rows:                                            # every fit left a checkpoint
+        state = json.loads((tmp_path / "ckpt" / f"{r['preset']}.json").read_text())["state"]
+        assert state["step"] == r["iterations"]
+    # run again: every fit resumes from its finished checkpoint, and gives the same models
+    again = snnp.ladder.scan(train, test, out=tmp_path / "b", **kw)
+    for r, s in zip(rows, again):
+        assert r["energy_rmse_meV_per_atom"] == s["energy_rmse_meV_per_atom"]
+    rows_scratch = snnp.ladder.scan(train, test, out=tmp_path / "c", climb=False,
+                                    **{**kw, "checkpoint_dir": None})
+    assert rows_scratch[2]["energy_rmse_meV_per_atom"] != rows[2]["energy_rmse_meV_per_atom"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["eval", "missing.json", "--data", "emt-cu"], "model file 'missing.json' does not exist"),
     (["eval", "snnp_small", "--data", "emt-cu"], "is a preset name"),
