@@ -95,6 +95,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     for k, name in enumerate(names, 1):
         model = models[name]
         start_from = ""
+        start = time.perf_counter()                   # a climb's distillation counts too
         cls, K_r, K_a, widths = LADDER[name]
         if climb and name != "smeam" and "smeam" in fitted:
             if cls is SplineMEAMNN:
@@ -105,7 +106,6 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             start_from = ", climbing from the fitted smeam"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
-        start = time.perf_counter()
         model.fit(fit_set, val_set, loss=loss, max_iter=iterations[name], seed=seed,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
