@@ -74,7 +74,9 @@ def cmd_ladder(args):
     else:
         train, test = train.split(args.test_fraction, seed=args.seed)
     _need_labels(train, "any")
-    rows = scan(train, test, presets=args.presets, cutoff=args.cutoff, r_min=args.r_min,
+    from .datasets import MLEARN_REFERENCE
+    element = args.data.split(":")[1] if args.data.startswith("mlearn:") else None
+    rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets, cutoff=args.cutoff, r_min=args.r_min,
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=None if args.quiet else print)

@@ -17,7 +17,7 @@ from ase.build import bulk, fcc100, fcc111
 
 from .data import Dataset, Structure
 
-__all__ = ["emt_copper", "mlearn", "MLEARN_SHA256"]
+__all__ = ["emt_copper", "mlearn", "MLEARN_SHA256", "MLEARN_REFERENCE"]
 
 MLEARN_URL = "https://raw.githubusercontent.com/materialsvirtuallab/mlearn/master/data/{element}/{split}.json"
 
@@ -39,6 +39,14 @@ MLEARN_SHA256 = {
 #: pipeline as the Mo training set)
 MLEARN_STRESS_ORDER = {"Li": "xy yz zx", "Si": "xy yz zx", "Mo": "xy zx yz", "Cu": "xy zx yz",
                        "Ni": "xy zx yz"}
+
+#: published test-set RMSEs on these files (Zuo et al. 2020; SNAP and qSNAP re-evaluated on the
+#: same test sets): method -> (energy meV/atom, force eV/A)
+MLEARN_REFERENCE = {
+    "Li": {"GAP": (0.49, 0.01), "MTP": (0.49, 0.01), "qSNAP": (0.85, 0.044), "SNAP": (1.31, 0.038)},
+    "Mo": {"GAP": (2.24, 0.09), "MTP": (2.83, 0.09), "qSNAP": (4.04, 0.333), "SNAP": (9.25, 0.376)},
+    "Si": {"GAP": (2.91, 0.07), "MTP": (2.21, 0.06), "qSNAP": (5.51, 0.177), "SNAP": (8.06, 0.205)},
+}
 
 
 def _sha256(path):

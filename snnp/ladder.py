@@ -57,7 +57,7 @@ EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
-         checkpoint_dir=None):
+         checkpoint_dir=None, references=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -67,6 +67,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     from its U on the training atoms (``SNNP.from_spline_meam``).  ``checkpoint_dir``:
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
+    ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
     """
     from .models import SNNP, SplineMEAMNN
     from .training import Loss
@@ -140,7 +141,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                                        "train_structures": len(train), "test_structures": len(test),
                                        "timing_atoms": len(timing), "cutoff": cutoff,
                                        "iterations": iterations, "climb": climb,
-                                       "loss": loss.to_dict()})
+                                       "loss": loss.to_dict()},
+                      references=references)
     return rows
 
 
@@ -180,11 +182,14 @@ def markdown_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(rows, out, meta=None):
+def write_outputs(rows, out, meta=None, references=None):
     """ladder.md, ladder.csv, ladder.json and, with Matplotlib, pareto.png and pareto.svg."""
     os.makedirs(out, exist_ok=True)
     with atomic_write(os.path.join(out, "ladder.md")) as fh:
         fh.write("# Ladder scan: accuracy against cost\n\n" + markdown_table(rows))
+        if references:
+            fh.write("\nPublished test errors on the same data (meV/atom / eV/Å): " + "; ".join(
+                f"{k} {e:g} / {f:g}" for k, (e, f) in references.items()) + "\n")
     with atomic_write(os.path.join(out, "ladder.csv")) as fh:
         writer = csv.writer(fh)
         keys = [k for k in rows[0] if k != "groups"]
@@ -192,24 +197,34 @@ def write_outputs(rows, out, meta=None):
         for r in rows:
             writer.writerow([r[k] for k in keys])
     with atomic_write(os.path.join(out, "ladder.json")) as fh:
-        json.dump({"meta": meta or {}, "rows": rows}, fh, indent=1)
+        json.dump({"meta": meta or {}, "rows": rows, "references": references or {}}, fh, indent=1)
     try:
-        pareto_plot(rows, out)
+        pareto_plot(rows, out, references)
     except ImportError:
         pass
 
 
-def pareto_plot(rows, out):
-    """Energy and force error against cost, the Pareto front drawn, points named."""
+def pareto_plot(rows, out, references=None):
+    """Energy and force error against cost, the Pareto front drawn, points named; published
+    errors of other methods (``references``: {method: (meV/atom, eV/A)}) as dashed lines."""
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     cost = np.array([r["us_per_atom_step"] for r in rows])
-    for ax, key, label in ((axes[0], "energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
-                           (axes[1], "force_rmse_eV_per_A", "force RMSE (eV/Å)")):
+    for col, (ax, key, label) in enumerate(
+            ((axes[0], "energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
+             (axes[1], "force_rmse_eV_per_A", "force RMSE (eV/Å)"))):
         err = np.array([r[key] for r in rows])
+        lines = {}                                    # methods with equal errors share a line
+        for method, values in (references or {}).items():
+            lines.setdefault(values[col], []).append(method)
+        for j, (value, methods) in enumerate(lines.items()):
+            ax.axhline(value, ls="--", lw=1, color=f"C{j + 1}", zorder=0)
+            ax.annotate(", ".join(methods), (1.0, value), xycoords=("axes fraction", "data"),
+                        xytext=(-4, 2), textcoords="offset points", ha="right", fontsize=7,
+                        color=f"C{j + 1}")
         order = np.argsort(cost)
         front, best = [], np.inf
         for i in order:
@@ -222,8 +237,9 @@ def pareto_plot(rows, out):
             ax.annotate(r["preset"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel("cost (µs/atom/step)")
         ax.set_ylabel(label)
+        shown = np.concatenate([err, [v[col] for v in (references or {}).values()]])
         for values, set_scale, axis, set_ticks in ((cost, ax.set_xscale, ax.xaxis, ax.set_xticks),
-                                                   (err, ax.set_yscale, ax.yaxis, ax.set_yticks)):
+                                                   (shown, ax.set_yscale, ax.yaxis, ax.set_yticks)):
             if values.max() > 5 * values.min():       # log only when values span a lot
                 set_scale("log")
                 axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))

@@ -41,13 +41,16 @@ def test_small_ladder_scan_writes_table_and_models(tmp_path):
     train = datasets.emt_copper(scale=0.3, seed=1)
     test = datasets.emt_copper(scale=0.15, seed=2)
     rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], cutoff=4.5,
-                            max_iter=15, timing_atoms=200, out=tmp_path, log=None)
+                            max_iter=15, timing_atoms=200, out=tmp_path, log=None,
+                            references={"GAP": (2.0, 0.1), "MTP": (2.5, 0.1)})
     assert [r["preset"] for r in rows] == ["smeam", "snnp_small"]
     for r in rows:
         assert np.isfinite(r["energy_rmse_meV_per_atom"]) and r["us_per_atom_step"] > 0
     doc = json.loads((tmp_path / "ladder.json").read_text())
     assert doc["rows"][1]["n_params"] == rows[1]["n_params"]
     assert "| smeam |" in (tmp_path / "ladder.md").read_text()
+    assert "GAP 2 / 0.1; MTP 2.5 / 0.1" in (tmp_path / "ladder.md").read_text()
+    assert doc["references"]["MTP"] == [2.5, 0.1]
     assert (tmp_path / "ladder.csv").read_text().startswith("preset,")
     assert snnp.load(tmp_path / "snnp_small.json").n_params == rows[1]["n_params"]
     pytest.importorskip("matplotlib")          # the plot extra (in the test extra too)
