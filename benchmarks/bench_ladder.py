@@ -15,7 +15,7 @@ skipped; cost does not depend on parameter values otherwise.
 
 Results: a table on stdout and ``benchmarks/results/ladder.json`` (machine, command, date, per
 system and preset: us/atom/step for 1 and 2 threads, ratio to rung 0 and to LAMMPS, and
-whether the issue's goal -- s-NNP with 4+4 filters and a 16x16 MLP at <= 3x rung 0 -- is met).
+whether the goal -- the snnp_medium s-NNP (12+4 filters, 16x16 MLP) at <= 3x rung 0 -- is met).
 
 Run
 ---

@@ -556,7 +556,7 @@ class SNNP(Model):
         super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
 
     @classmethod
-    def from_spline_meam(cls, model, n_radial=4, n_angular=4, widths=(16, 16),
+    def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
                          activation="tanh", seed=0, data=None, distil_iter=500):
         """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
         bank (more are added on the same knot grids), its pair term and e0 are kept.
