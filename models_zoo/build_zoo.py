@@ -39,9 +39,15 @@ def main():
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
     p.add_argument("--tables-only", action="store_true",
                    help="fit nothing: rewrite ladders/*/ and the README table from the saved rows")
+    p.add_argument("--retime", action="store_true",
+                   help="fit nothing: time the saved models of --elements again (on an idle "
+                        "machine), then rewrite the tables")
     args = p.parse_args()
     snnp.set_num_threads(args.threads)
     table = _load_table()
+    if args.retime:
+        _retime(table, args.elements, args.data_dir)
+        args.tables_only = True
     for el in [] if args.tables_only else args.elements:
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
@@ -81,6 +87,37 @@ def main():
                    "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
                    "loss": LOSS, "rows": table}, fh, indent=1)
     _write_readme(table)
+
+
+def _retime(table, elements, data_dir):
+    """Time every saved preset of each element again, in turn, on the scan's timing cell."""
+    from snnp.ladder import _timing_structure, time_models
+    for el in elements:
+        rows = [r for r in table if r["element"] == el]
+        test = snnp.datasets.mlearn(el, "test", cache_dir=data_dir)
+        atoms = _timing_structure(test, 2000)
+        models = [snnp.load(os.path.join(HERE, el, f"{r['preset']}.json")) for r in rows]
+        costs = time_models(models, atoms)
+        path = os.path.join(HERE, "ladders", el, "ladder.json")
+        with open(path) as fh:
+            saved = json.load(fh)
+        for r, cost, model in zip(rows, costs, models):
+            r["us_per_atom_step"], r["cost_vs_first"] = cost, cost / costs[0]
+            model.save(os.path.join(HERE, el, f"{r['preset']}.json"),
+                       provenance={**model.provenance, "zoo": r})
+            for s in saved["rows"]:
+                if s["preset"] == r["preset"]:
+                    s["us_per_atom_step"], s["cost_vs_first"] = cost, cost / costs[0]
+        saved["meta"]["retimed"] = {"threads": snnp.get_num_threads(), "atoms": len(atoms)}
+        with atomic_write(path) as fh:
+            json.dump(saved, fh, indent=1)
+        print(el, " ".join(f"{r['preset']} {r['cost_vs_first']:.2f}" for r in rows), flush=True)
+    with open(os.path.join(HERE, "zoo.json")) as fh:
+        doc = json.load(fh)
+    doc["rows"] = table
+    doc["retimed"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
+        json.dump(doc, fh, indent=1)
 
 
 def _load_table():

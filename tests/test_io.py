@@ -102,6 +102,18 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path):
     assert os.listdir(tmp_path) == ["model.json"]
 
 
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    plain, atomic = tmp_path / "plain.json", tmp_path / "atomic.json"
+    plain.write_text("x")
+    with atomic_write(atomic) as fh:
+        fh.write("x")
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(atomic, 0o640)                     # an existing file keeps its own mode
+    with atomic_write(atomic) as fh:
+        fh.write("y")
+    assert atomic.stat().st_mode & 0o777 == 0o640
+
+
 def test_model_file_errors(tmp_path):
     model = random_spline_meam(["Cu", "Ag"], 2)
     path = tmp_path / "m.json"

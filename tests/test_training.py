@@ -127,11 +127,10 @@ def test_group_weights_scale_structure_weights():
         data.with_group_weights({"Surface": 2.0})
 
 
-def test_fit_learns_a_teacher_and_scores():
+def test_fit_learns_a_teacher_and_scores(tmp_path):
     data, teacher = teacher_data(8)
     train, val = data.split(0.25, seed=0)
     model = student()
-    before = model.score(val) if False else None
     model.fit(train, val, loss=snnp.Loss(energy=1.0, forces=0.1, stress=0.01), max_iter=150,
               checkpoint_every=50, log=False)
     err = model.score(val)
@@ -139,7 +138,10 @@ def test_fit_learns_a_teacher_and_scores():
     assert err["forces_eV_per_A"]["rmse"] < 0.15
     assert set(err["groups"]) == {"bulk", "vacancy"}
     assert model.provenance["training_data_sha256"] == train.sha256()
-    assert before is None
+    model.save(tmp_path / "fitted.json")                  # the fit's record survives the file
+    saved = snnp.load(tmp_path / "fitted.json").provenance
+    assert saved["training_data_sha256"] == train.sha256()
+    assert saved["fit"]["loss"]["forces"] == 0.1 and saved["steps"] == 150
 
 
 class _Killed(Exception):

@@ -31,7 +31,8 @@ def save_model(model, path, provenance=None):
            "species": model.species, "cutoff": model.cutoff,
            "filters": [model.n_radial, model.n_angular], "n_params": model.n_params,
            "model": model.to_dict(),
-           "provenance": {"snnp_version": __version__, **(provenance or {})}}
+           "provenance": {**(getattr(model, "provenance", None) or {}),
+                          "snnp_version": __version__, **(provenance or {})}}
     text = json.dumps(doc, indent=1, allow_nan=False)
     with atomic_write(path) as fh:
         fh.write(text + "\n")
