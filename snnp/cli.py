@@ -48,12 +48,13 @@ def load_data(spec, split="training"):
 
 
 def _load_model(path):
-    from . import load
+    """A model file, or a zoo model by name ("Mo/snnp_medium")."""
+    from . import load, zoo
     from .models import LADDER
     if path in LADDER:
         raise CLIError(f"{path!r} is a preset name; this command needs a model file")
-    if not os.path.exists(path):
-        raise CLIError(f"model file {path!r} does not exist")
+    if not os.path.exists(path) and path not in zoo():
+        raise CLIError(f"model file {path!r} does not exist (nor is it a zoo model: snnp.zoo())")
     return load(path)
 
 
@@ -169,9 +170,15 @@ def cmd_export(args):
     if not isinstance(model, SplineMEAM):
         raise CLIError(f"only rung 0 (SplineMEAM) exports to meam/spline; this is a "
                        f"{type(model).__name__}: use --lammps for pair_style snnp")
-    model.to_lammps(args.out, format=args.format)
+    try:
+        model.to_lammps(args.out, format=args.format, drop_e0=args.drop_e0)
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("drop_e0=True (snnp export --drop-e0)", "--drop-e0")) from None
     print(f"wrote {args.out}: pair_style meam/spline; pair_coeff * * {args.out} "
           + " ".join(model.species))
+    if args.drop_e0 and model.e0.any():
+        print("LAMMPS energies = snnp energies minus e0 per atom of each species: " + ", ".join(
+            f"{s} {e:.6g} eV" for s, e in zip(model.species, model.e0)))
 
 
 def build_parser():
@@ -235,6 +242,8 @@ def build_parser():
     ex.add_argument("out")
     ex.add_argument("--lammps", action="store_true", help="write the pair_style snnp file")
     ex.add_argument("--format", choices=["new", "old"], default="new")
+    ex.add_argument("--drop-e0", action="store_true",
+                    help="leave out the reference energy e0 meam/spline cannot hold (forces equal)")
     ex.set_defaults(func=cmd_export)
     return p
 

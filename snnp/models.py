@@ -509,12 +509,18 @@ class SplineMEAM(Model):
         d = read_meam_spline(path, species=species)
         return cls(d["species"], d["phi"], d["rho"], d["U"], d["f"], d["g"])
 
-    def to_lammps(self, path, format="new", comment=None):
-        """Write a LAMMPS ``meam/spline`` file; ``format="old"`` for the single-element layout."""
+    def to_lammps(self, path, format="new", comment=None, drop_e0=False):
+        """Write a LAMMPS ``meam/spline`` file; ``format="old"`` for the single-element layout.
+
+        ``meam/spline`` has no per-species reference energy: a fitted model's e0 can only be
+        left out (``drop_e0=True``), which shifts LAMMPS energies by -e0 per atom of each species
+        and leaves forces and stresses unchanged."""
         from .io.lammps import write_meam_spline
-        if np.any(self.e0 != 0):
-            raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; "
-                             "this model has e0 = " + str(self.e0.tolist()))
+        if np.any(self.e0 != 0) and not drop_e0:
+            raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; this "
+                             "model has e0 = " + str(self.e0.tolist()) + " eV. Pass "
+                             "drop_e0=True (snnp export --drop-e0) to write it without: LAMMPS "
+                             "energies are then lower by e0 per atom, forces and stresses equal")
         if self.pair is None:
             raise ValueError("LAMMPS meam/spline needs a pair term phi; this model has none")
         f, g = self.f, self.g

@@ -126,15 +126,18 @@ def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"energy_meV_per_atom"' in out
     m = snnp.load(model)
-    m.e0[:] = 0.0
-    m.save(model)
-    assert main(["export", str(model), str(tmp_path / "cu.meam.spline")]) == 0
+    assert m.e0[0] != 0.0                        # a fitted model has a reference energy
+    assert main(["export", str(model), str(tmp_path / "cu.meam.spline")]) == 2
+    assert "--drop-e0" in capsys.readouterr().err
+    assert main(["export", str(model), str(tmp_path / "cu.meam.spline"), "--drop-e0"]) == 0
     assert main(["export", "--lammps", str(model), str(tmp_path / "cu.snnp")]) == 0
     from snnp.io.lammps_snnp import read_kernel_tables
     assert read_kernel_tables(tmp_path / "cu.snnp")["species"] == ["Cu"]
     again = snnp.SplineMEAM.from_lammps(tmp_path / "cu.meam.spline")
-    np.testing.assert_allclose(again.compute(ds[0].atoms)["energy"], m.compute(ds[0].atoms)["energy"],
-                               rtol=1e-12)
+    atoms = ds[0].atoms
+    np.testing.assert_allclose(again.compute(atoms)["energy"],
+                               m.compute(atoms)["energy"] - len(atoms) * m.e0[0], rtol=1e-12)
+    assert main(["export", "Mo/smeam", str(tmp_path / "mo.meam.spline"), "--drop-e0"]) == 0
 
 
 def test_interpretability_plots_and_contributions(tmp_path):

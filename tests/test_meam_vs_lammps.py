@@ -69,3 +69,24 @@ def test_extrapolation_below_first_knot_equals_lammps(lammps):
     ref = lammps(atoms, potential("Si_2"), ["Si"])
     assert ours["energy"] == pytest.approx(ref["energy"], abs=8 * E_TOL)
     np.testing.assert_allclose(ours["forces"], ref["forces"], atol=F_TOL)
+
+
+@pytest.mark.parametrize("name", ["Mo/smeam", "Li/smeam", "Si/smeam"])
+def test_fitted_zoo_rung_0_runs_in_lammps(name, lammps, tmp_path):
+    """A fitted rung 0 exports to meam/spline (its e0 left out) and LAMMPS gives its forces,
+    stress and, shifted by e0 per atom, its energy."""
+    from ase.build import bulk
+    model = snnp.load(name)
+    el = name.split("/")[0]
+    with pytest.raises(ValueError, match="drop_e0"):
+        model.to_lammps(tmp_path / "x.meam.spline")
+    path = tmp_path / f"{el}.meam.spline"
+    model.to_lammps(path, drop_e0=True)
+    lattice = {"Mo": ("bcc", 3.16), "Li": ("bcc", 3.44), "Si": ("diamond", 5.47)}[el]
+    atoms = bulk(el, lattice[0], a=lattice[1], cubic=True).repeat(2)
+    atoms.rattle(0.05, seed=3)
+    ours = model.compute(atoms, ("energy", "forces", "stress"))
+    ref = lammps(atoms, path, [el])
+    assert ref["energy"] == pytest.approx(ours["energy"] - len(atoms) * model.e0[0], abs=1e-8)
+    np.testing.assert_allclose(ref["forces"], ours["forces"], atol=1e-9)
+    np.testing.assert_allclose(ref["stress"], ours["stress"], atol=1e-10)
