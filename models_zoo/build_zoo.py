@@ -34,6 +34,8 @@ def main():
     p.add_argument("--presets", nargs="+", default=list(snnp.models.LADDER))
     p.add_argument("--max-iter", type=int, default=600,
                    help="iterations for rung 0; the others scale it (snnp.ladder.EFFORT)")
+    p.add_argument("--iterations", nargs="+", default=[], metavar="PRESET=N",
+                   help="iterations for a preset instead of max_iter x EFFORT")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
@@ -52,8 +54,11 @@ def main():
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
         start = time.time()
+        iterations = {n: max(1, round(args.max_iter * snnp.ladder.EFFORT.get(n, 1.0)))
+                      for n in args.presets}
+        iterations.update({k: int(v) for k, v in (s.split("=") for s in args.iterations)})
         rows = snnp.ladder.scan(train, test, presets=args.presets, cutoff=args.cutoff,
-                                loss=snnp.Loss(**LOSS), max_iter=args.max_iter, out=build,
+                                loss=snnp.Loss(**LOSS), max_iter=iterations, out=build,
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
                                 references=REFERENCE[el])
         os.makedirs(os.path.join(HERE, el), exist_ok=True)

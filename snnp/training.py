@@ -431,6 +431,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                 initialise_reference_energies(model, train_batch)
         state = {"step": 0, "best": None, "best_params": None, "history": [], "adam": None,
                  "model": model.to_dict()}
+    import time
+    clock, spent = time.perf_counter(), state.get("seconds", 0.0)   # fit time across resumes
     masks = model.param_groups()
     free = np.ones(len(model.get_params()), bool)
     for g in freeze:
@@ -449,6 +451,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         state["history"].append({"step": state["step"], "objective": score,
                                  "train": err["energy_meV_per_atom"]["rmse"]})
         state["model"] = model.to_dict()
+        state["seconds"] = spent + time.perf_counter() - clock
         if checkpoint:
             _save_checkpoint(checkpoint, config, state)
         say(line, flush=True)
@@ -504,7 +507,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     model.provenance = {"training_data_sha256": config["train_sha256"],
                         "validation_data_sha256": config["validation_sha256"],
                         "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
-                        "steps": state["step"]}
+                        "steps": state["step"],
+                        "seconds": spent + time.perf_counter() - clock}
     return model
 
 
