@@ -54,11 +54,10 @@ def main():
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
         start = time.time()
-        iterations = {n: max(1, round(args.max_iter * snnp.ladder.EFFORT.get(n, 1.0)))
-                      for n in args.presets}
-        iterations.update({k: int(v) for k, v in (s.split("=") for s in args.iterations)})
         rows = snnp.ladder.scan(train, test, presets=args.presets, cutoff=args.cutoff,
-                                loss=snnp.Loss(**LOSS), max_iter=iterations, out=build,
+                                loss=snnp.Loss(**LOSS), max_iter=args.max_iter, out=build,
+                                iterations_override={k: int(v) for k, v in
+                                                     (s.split("=") for s in args.iterations)},
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
                                 references=REFERENCE[el])
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
@@ -69,7 +68,7 @@ def main():
                 shutil.copyfile(os.path.join(build, name), os.path.join(ladder_dir, name))
         for row in rows:
             model = snnp.load(os.path.join(build, f"{row['preset']}.json"))
-            row = {"element": el, **{k: v for k, v in row.items()}}
+            row = {"element": el, **row}
             model.save(os.path.join(HERE, el, f"{row['preset']}.json"),
                        provenance={**(model.provenance or {}), "zoo": row,
                                    "test_data_sha256": test.sha256()})

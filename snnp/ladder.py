@@ -57,11 +57,12 @@ EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
-         checkpoint_dir=None, references=None):
+         checkpoint_dir=None, references=None, iterations_override=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
-    (or pass a dict name -> iterations).  ``climb`` (when "smeam" is scanned, and first): the
+    unless ``iterations_override`` (a dict name -> iterations) names it.  ``climb`` (when
+    "smeam" is scanned, and first): the
     other presets start from the fitted rung 0: rung 1 with its filters, pair term and U plus a
     zero network; the s-NNPs with its filters and pair term as filters 1 and a network distilled
     from its U on the training atoms (``SNNP.from_spline_meam``).  ``checkpoint_dir``:
@@ -77,8 +78,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         raise ValueError(f"unknown presets {unknown}; known: {list(LADDER)}")
     if len(train) == 0 or len(test) == 0:
         raise ValueError("the ladder needs a non-empty training and test set")
-    iterations = (dict(max_iter) if isinstance(max_iter, dict)
-                  else {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names})
+    iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
+    iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
     say = log or (lambda *a, **k: None)
     species = train.species

@@ -586,6 +586,8 @@ class SNNP(Model):
                                        n_knots_radial=old.n_knots)
             return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
 
+        if data is not None and model.U is None:
+            raise ValueError("distilling needs a rung-0 model with an embedding U")
         rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
         f = g = None
         if n_angular:
@@ -598,8 +600,6 @@ class SNNP(Model):
         pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
         out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
         if data is not None:
-            if model.U is None:
-                raise ValueError("distilling needs a rung-0 model with an embedding U")
             images = [getattr(item, "atoms", item) for item in data]
             G = np.vstack([out.descriptors(a) for a in images])
             species = np.concatenate([out._atoms_species(a) for a in images])

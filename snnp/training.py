@@ -11,6 +11,8 @@ displacement field rdot_ij = lambda_j - lambda_i + mu_s r_ij.  Three kernel pass
 forward (E, F, virials), tangent (G_i and Gdot_i), and the parameter reverse pass; the
 embedding's part is one reverse sweep through the primal-plus-tangent network.
 """
+import time
+
 import numpy as np
 
 from . import _kernels
@@ -431,7 +433,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                 initialise_reference_energies(model, train_batch)
         state = {"step": 0, "best": None, "best_params": None, "history": [], "adam": None,
                  "model": model.to_dict()}
-    import time
     clock, spent = time.perf_counter(), state.get("seconds", 0.0)   # fit time across resumes
     masks = model.param_groups()
     free = np.ones(len(model.get_params()), bool)
