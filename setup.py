@@ -14,6 +14,7 @@ import tempfile
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 
 def _compiler_accepts(flags):
@@ -63,5 +64,22 @@ ext = Extension(
     depends=["src_cython/kernels.h", "src_cython/neighbors.h", "src_cython/cpu_driver.h"],
 )
 
+#: the C sources the GPU path compiles at run time (snnp/backends/gpu.py), shipped with the package
+KERNEL_SOURCES = ("gpu_driver.cuh", "kernels.h", "neighbors.h")
+
+
+class build_py_with_kernels(build_py):
+    """Copy the shared kernel sources into the package (snnp/backends/csrc/): CuPy compiles
+    them on the user's GPU, so the GPU path runs the very source the CPU extension was built from."""
+
+    def run(self):
+        super().run()
+        dest = os.path.join(self.build_lib, "snnp", "backends", "csrc")
+        os.makedirs(dest, exist_ok=True)
+        for name in KERNEL_SOURCES:
+            shutil.copy(os.path.join("src_cython", name), dest)
+
+
 setup(ext_modules=cythonize([ext], language_level=3,
-                            compiler_directives={"boundscheck": False, "wraparound": False}))
+                            compiler_directives={"boundscheck": False, "wraparound": False}),
+      cmdclass={"build_py": build_py_with_kernels})

@@ -2,7 +2,8 @@
 
 Public entry points: the ladder ``SplineMEAM`` (rung 0, LAMMPS ``meam/spline``), ``SplineMEAMNN``
 (rung 1), ``SNNP`` (rung 2) and ``presets()``; ``SNNPCalculator`` (ASE),
-``load`` (model files), ``show_config`` / ``set_num_threads`` (compiled kernels).
+``load`` (model files), ``show_config`` / ``set_num_threads`` (compiled kernels); every
+evaluation takes ``device="cpu"`` or ``"gpu"`` (``snnp.backends``).
 """
 __version__ = "0.1.0"
 
@@ -15,10 +16,11 @@ from .embedding import MLPEmbedding
 from .filters import FilterBank
 from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
+from .backends import new_neighbor_list
 from .splines import Spline
 
 __all__ = ["Dataset", "Structure", "Loss", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
-           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
+           "new_neighbor_list",           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def load(path):
@@ -62,8 +64,10 @@ def show_config(file=None):
     """Print and return how the kernels were built: OpenMP or serial, and thread counts."""
     import sys
     import numpy
+    from .backends import gpu
     cfg = {"snnp": __version__, "openmp": _kernels.openmp_enabled(),
            "threads": get_num_threads(), "max_threads": _kernels.max_threads(),
+           "gpu": gpu.available()[1],
            "numpy": numpy.__version__, "python": sys.version.split()[0]}
     out = file or sys.stdout
     for k, v in cfg.items():

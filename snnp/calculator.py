@@ -1,7 +1,7 @@
 """ASE calculator around any snnp model: it only adapts the model's arrays to ASE."""
 from ase.calculators.calculator import Calculator, all_changes
 
-from .neighbors import NeighborList
+from .backends import new_neighbor_list
 
 __all__ = ["SNNPCalculator"]
 
@@ -20,10 +20,11 @@ class SNNPCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
 
-    def __init__(self, model, skin=1.0, **kwargs):
+    def __init__(self, model, skin=1.0, device="cpu", **kwargs):
         super().__init__(**kwargs)
         self.model = model
-        self.neighbors = NeighborList(model.cutoff, skin=skin)
+        self.device = device
+        self.neighbors = new_neighbor_list(model.cutoff, skin, device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         Calculator.calculate(self, atoms, properties, system_changes)
@@ -31,5 +32,6 @@ class SNNPCalculator(Calculator):
         if self.atoms.cell.volume > 1e-12:
             wanted.add("stress")     # nearly free once forces are computed
         if self.neighbors.cutoff != self.model.cutoff:
-            self.neighbors = NeighborList(self.model.cutoff, skin=self.neighbors.skin)
-        self.results.update(self.model.compute(self.atoms, tuple(wanted), neighbors=self.neighbors))
+            self.neighbors = new_neighbor_list(self.model.cutoff, self.neighbors.skin, self.device)
+        self.results.update(self.model.compute(self.atoms, tuple(wanted), neighbors=self.neighbors,
+                                               device=self.device))

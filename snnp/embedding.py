@@ -192,18 +192,18 @@ class MLPEmbedding:
                    mean=d["mean"], scale=d["scale"])
 
 
-def activation_derivatives(name, z):
-    """Activation value and its first and second derivatives."""
+def activation_derivatives(name, z, xp=np):
+    """Activation value and its first and second derivatives (``xp``: NumPy or CuPy)."""
     if name == "tanh":
-        t = np.tanh(z)
+        t = xp.tanh(z)
         return t, 1.0 - t * t, -2.0 * t * (1.0 - t * t)
     if name == "softplus":
-        sig = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return np.logaddexp(0.0, z), sig, sig * (1.0 - sig)
+        sig = 0.5 * (1.0 + xp.tanh(0.5 * z))
+        return xp.logaddexp(0.0, z), sig, sig * (1.0 - sig)
     if name == "silu":
-        sig = 0.5 * (1.0 + np.tanh(0.5 * z))
+        sig = 0.5 * (1.0 + xp.tanh(0.5 * z))
         return z * sig, sig * (1.0 + z * (1.0 - sig)), sig * (1.0 - sig) * (2.0 + z * (1.0 - 2.0 * sig))
-    return z, np.ones_like(z), np.zeros_like(z)
+    return z, xp.ones_like(z), xp.zeros_like(z)
 
 
 def _species_pass(layers, activation, x, xdot, kappa, x_bar, xdot_bar, rows):

@@ -14,6 +14,7 @@ import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from . import _kernels
+from .backends import check_device, new_neighbor_list
 from .embedding import MLPEmbedding
 from .filters import FilterBank, pair_keys
 from .neighbors import NeighborList, check_geometry
@@ -104,6 +105,7 @@ class Model:
         self.check_short_distances = True
         self.provenance = {}
         self._cached_tables = None
+        self._cached_device = None
 
     # -- structure -------------------------------------------------------------------------
     @property
@@ -270,6 +272,7 @@ class Model:
     def invalidate(self):
         """Call after changing parameters in place so the kernel tables are rebuilt."""
         self._cached_tables = None
+        self._cached_device = None
 
     @property
     def tables(self):
@@ -310,34 +313,50 @@ class Model:
                                per_pair("g"), per_species("U"), U0,
                                mlp=self.mlp.kernel_spec() if self.mlp is not None else None)
 
+    def _device_model(self):
+        """This model's tables on the GPU (snnp.backends.gpu), built once per parameter set."""
+        if self._cached_device is None:
+            from .backends import gpu
+            self._cached_device = gpu.DeviceModel(self)
+        return self._cached_device
+
     # -- evaluation ------------------------------------------------------------------------
-    def _prepare(self, atoms, neighbors):
+    def _prepare(self, atoms, neighbors, device="cpu"):
         positions, cell, pbc = check_geometry(atoms.get_positions(), atoms.cell.array, atoms.pbc)
         species = self._atoms_species(atoms)
         if neighbors is None:
-            neighbors = NeighborList(self.cutoff)
+            neighbors = new_neighbor_list(self.cutoff, device=device)
         elif neighbors.cutoff != self.cutoff:
             raise ValueError("neighbour list cutoff does not match the model cutoff")
         neighbors.update(positions, cell, pbc)
         return positions, cell, species, neighbors
 
-    def compute(self, atoms, properties=("energy", "forces", "stress"), neighbors=None):
+    def compute(self, atoms, properties=("energy", "forces", "stress"), neighbors=None,
+                device="cpu"):
         """Energy, per-atom energies, forces, stress and per-atom stresses of an ASE Atoms.
 
         ``properties`` may name energy, free_energy, energies, forces, stress, stresses.
         ``neighbors`` is an optional ``NeighborList`` kept between calls (the calculator keeps
-        one with a Verlet skin).  Returns a dict in ASE units and sign conventions.
+        one with a Verlet skin; ``snnp.new_neighbor_list(cutoff, skin, device)`` makes the
+        right kind).  ``device``: "cpu" (compiled C, OpenMP) or "gpu" (the same kernels
+        through CuPy, ``snnp.backends.gpu``).  Returns a dict in ASE units and sign conventions.
         """
-        positions, cell, species, nl = self._prepare(atoms, neighbors)
+        check_device(device)
+        positions, cell, species, nl = self._prepare(atoms, neighbors, device)
         want = set(properties)
         want_stress = bool(want & {"stress", "stresses"})
         volume = abs(np.linalg.det(cell))
         if want_stress and not volume > 1e-12:
             raise ValueError("stress needs a cell with nonzero volume; this structure's cell "
                              f"has volume {volume:.3g} A^3")
-        out = self.tables.compute(positions, species, nl.offsets, nl.neighbors, nl.shift_vectors,
-                                  forces="forces" in want, virial=want_stress,
-                                  atom_virial="stresses" in want)
+        if device == "gpu":
+            from .backends import gpu
+            out = gpu.compute(self, positions, cell, species, nl, "forces" in want, want_stress,
+                              "stresses" in want)
+        else:
+            out = self.tables.compute(positions, species, nl.offsets, nl.neighbors,
+                                      nl.shift_vectors, forces="forces" in want,
+                                      virial=want_stress, atom_virial="stresses" in want)
         self._check_distances(out)
         energies = out["energies"] + self.e0[species]
         energy = float(energies.sum())
@@ -395,7 +414,8 @@ class Model:
         return self.compute(atoms, ("energy",))["energy"]
 
     def calculator(self, **kwargs):
-        """An ASE calculator for this model (``snnp.SNNPCalculator``)."""
+        """An ASE calculator for this model (``snnp.SNNPCalculator``; ``device="gpu"`` runs
+        it on the GPU)."""
         from .calculator import SNNPCalculator
         return SNNPCalculator(self, **kwargs)
 

@@ -91,7 +91,11 @@ def _matmul(a, b):
     return np.einsum("ij,jk->ik", a, b, optimize=False)
 
 
-def _search(positions, cell, pbc, cutoff):
+def cell_list(positions, cell, pbc, cutoff):
+    """The cell list the search kernel (neighbors.h, ``snnp_cells``) walks, as a dict of arrays:
+    wrapped positions ``xw``, wrap ``image``, ``bin`` per atom, effective ``cell``, ``pbc``, bins
+    ``nb``, stencil ``reach``, ``bin_start`` / ``bin_atoms`` (atoms sorted by bin) and ``cutoff``.
+    Validates the structure first (``check_geometry``)."""
     positions, cell, pbc = check_geometry(positions, cell, pbc)
     cutoff = float(cutoff)
     if not cutoff > 0:
@@ -131,9 +135,15 @@ def _search(positions, cell, pbc, cutoff):
     order = np.argsort(linear, kind="stable").astype(np.intc)
     start = np.zeros(np.prod(nb) + 1, dtype=np.int64)
     np.cumsum(np.bincount(linear, minlength=np.prod(nb)), out=start[1:])
-    return _kernels.neighbor_search(xw, image, bins, eff, pbc.astype(np.intc),
-                                    nb.astype(np.intc), reach.astype(np.intc), start, order,
-                                    cutoff)
+    return {"xw": xw, "image": image, "bin": bins, "cell": eff, "pbc": pbc.astype(np.intc),
+            "nb": nb.astype(np.intc), "reach": reach.astype(np.intc), "bin_start": start,
+            "bin_atoms": order, "cutoff": cutoff}
+
+
+def _search(positions, cell, pbc, cutoff):
+    c = cell_list(positions, cell, pbc, cutoff)
+    return _kernels.neighbor_search(c["xw"], c["image"], c["bin"], c["cell"], c["pbc"], c["nb"],
+                                    c["reach"], c["bin_start"], c["bin_atoms"], c["cutoff"])
 
 
 class NeighborList:
@@ -159,11 +169,17 @@ class NeighborList:
             x0, c0, p0 = self._ref
             if (x0.shape == positions.shape and np.array_equal(c0, cell)
                     and np.array_equal(p0, pbc)):
-                moved2 = np.max(np.sum((positions - x0) ** 2, axis=1))
-                if moved2 <= (0.5 * self.skin) ** 2:
+                if self._moved2(positions, x0) <= (0.5 * self.skin) ** 2:
                     return False
-        self.offsets, self.neighbors, self.shifts, self.shift_vectors = _search(
-            positions, cell, pbc, self.cutoff + self.skin)
+        self._build(positions, cell, pbc)
         self._ref = (positions.copy(), cell.copy(), pbc.copy())
         self.n_builds += 1
         return True
+
+    def _build(self, positions, cell, pbc):
+        self.offsets, self.neighbors, self.shifts, self.shift_vectors = _search(
+            positions, cell, pbc, self.cutoff + self.skin)
+
+    def _moved2(self, positions, reference):
+        """Largest squared displacement of an atom since the last build."""
+        return np.max(np.sum((positions - reference) ** 2, axis=1))

@@ -14,7 +14,9 @@
 #ifndef SNNP_KERNELS_H
 #define SNNP_KERNELS_H
 
+#ifndef __CUDACC_RTC__      /* NVRTC (CuPy) has the maths built in and no system headers */
 #include <math.h>
+#endif
 
 #ifndef SNNP_FN
 #define SNNP_FN static inline

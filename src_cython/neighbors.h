@@ -13,6 +13,10 @@
 #ifndef SNNP_NEIGHBORS_H
 #define SNNP_NEIGHBORS_H
 
+#ifndef SNNP_FN
+#define SNNP_FN static inline
+#endif
+
 typedef struct {
     int natoms;
     const double *xw;        /* wrapped Cartesian positions [3N] */
@@ -29,7 +33,7 @@ typedef struct {
 
 /* Visit the neighbours of atom i. If out_j is NULL, only count. Returns the count.
  * out_shift gets the integer image shift, out_vec the same shift in Cartesian coordinates. */
-static long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift,
+SNNP_FN long long snnp_cells_visit(const snnp_cells *c, int i, int *out_j, int *out_shift,
                                   double *out_vec)
 {
     const double rc2 = c->cutoff * c->cutoff;
