@@ -3,7 +3,7 @@
     snnp ladder [--data emt-cu | mlearn:Mo | FILE] [--test FILE] [--presets ...] [--out DIR]
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
     snnp eval MODEL.json --data DATA
-    snnp bench MODEL.json [--atoms N] [--threads N]
+    snnp bench MODEL.json [--atoms N] [--threads N] [--device cpu|gpu]
     snnp plot MODEL.json [--data DATA] [--out DIR]
     snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
     snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 import sys
+
+from .backends.gpu import GPUUnavailable
 
 __all__ = ["main", "load_data"]
 
@@ -139,9 +141,10 @@ def cmd_bench(args):
     atoms = atoms.repeat(reps)
     atoms.rattle(0.02, seed=1)
     set_num_threads(args.threads)
-    t = time_model(model, atoms)
+    t = time_model(model, atoms, device=args.device)
+    where = "GPU" if args.device == "gpu" else f"{args.threads or 'default'} threads"
     print(f"{type(model).__name__} {model.species}: {t:.3g} us/atom/step on {len(atoms)} atoms, "
-          f"{args.threads or 'default'} threads")
+          f"{where}")
 
 
 def cmd_plot(args):
@@ -227,6 +230,8 @@ def build_parser():
     be.add_argument("model")
     be.add_argument("--atoms", type=int, default=4000)
     be.add_argument("--threads", type=int, default=0)
+    be.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                    help="gpu: the same kernels through CuPy (the gpu extra)")
     be.set_defaults(func=cmd_bench)
 
     pl = sub.add_parser("plot", help="plot a model's filters, embedding response and filter "
@@ -252,7 +257,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, OSError, KeyError, ImportError) as exc:
+    except (CLIError, ValueError, FileNotFoundError, OSError, KeyError, ImportError,
+            GPUUnavailable) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"snnp {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -20,20 +20,20 @@ from .models import LADDER, presets as make_presets
 __all__ = ["scan", "time_model", "time_models", "write_outputs", "EFFORT"]
 
 
-def time_model(model, atoms, steps=10, repeats=3):
+def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
     """us/atom/step for energy + forces, atoms moving a little each step (best of repeats)."""
-    from .neighbors import NeighborList
+    from .backends import new_neighbor_list
     rng = np.random.default_rng(0)
     kicks = 0.005 * rng.normal(size=(steps,) + atoms.positions.shape)
     best = np.inf
     for _ in range(repeats):
         a = atoms.copy()
-        nl = NeighborList(model.cutoff, skin=1.0)
-        model.compute(a, ("energy", "forces"), nl)
+        nl = new_neighbor_list(model.cutoff, skin=1.0, device=device)
+        model.compute(a, ("energy", "forces"), nl, device=device)
         start = time.perf_counter()
         for k in range(steps):
             a.positions += kicks[k]
-            model.compute(a, ("energy", "forces"), nl)
+            model.compute(a, ("energy", "forces"), nl, device=device)
         best = min(best, (time.perf_counter() - start) / steps / len(a) * 1e6)
     return best
 

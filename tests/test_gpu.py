@@ -176,3 +176,20 @@ def test_unknown_device_is_refused():
     model = MODELS["synthetic_1"][0]()
     with pytest.raises(ValueError, match="device must be one of"):
         model.compute(MODELS["synthetic_1"][1](), device="tpu")
+
+
+def test_cli_bench_on_the_gpu_without_cupy_is_one_line(monkeypatch, capsys):
+    from snnp.cli import main
+    monkeypatch.setattr(gpu, "_cp", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert main(["bench", "Si/smeam", "--atoms", "64", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snnp bench: error: device='gpu' needs CuPy") and "Traceback" not in err
+
+
+def test_cli_bench_runs_on_the_emulated_gpu(monkeypatch, capsys):
+    from snnp.cli import main
+    monkeypatch.setattr(gpu, "_cp", emulated_cupy())
+    monkeypatch.setattr(gpu, "_modules", {})
+    assert main(["bench", "Si/smeam", "--atoms", "64", "--device", "gpu"]) == 0
+    assert "us/atom/step on 64 atoms, GPU" in capsys.readouterr().out
