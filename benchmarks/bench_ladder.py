@@ -23,11 +23,7 @@ Run
     python benchmarks/bench_ladder.py --quick    # smoke test (fewer steps, no JSON overwrite)
 """
 import argparse
-import datetime
-import json
 import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -39,6 +35,7 @@ import snnp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import benchinfo                                   # noqa: E402
 GOAL_PRESET, GOAL_RATIO = "snnp_medium", 3.0
 
 
@@ -134,13 +131,7 @@ def main():
     goal = {r["system"]: r["ratio_to_rung0"] for r in rows if r["preset"] == GOAL_PRESET}
     doc = {
         "benchmark": "cost of every ladder preset (energy + forces per MD step)",
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"uname": platform.uname()._asdict(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "snnp": snnp.__version__,
-                    "snnp_config": snnp.show_config(file=open(os.devnull, "w")),
-                    "load_average": os.getloadavg()},
+        "command": benchinfo.command(), "date": benchinfo.now(), "machine": benchinfo.machine(),
         "settings": {"cutoff_A": args.cutoff, "steps": args.steps, "repeats": args.repeats,
                      "statistic": "fastest repeat", "skin_A": 1.0,
                      "lammps": "1 MPI rank, 1 thread, NVE, rung-0 preset exported"},
@@ -150,9 +141,7 @@ def main():
         "results": rows,
     }
     name = "ladder_quick.json" if args.quick else "ladder.json"
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", name), "w") as fh:
-        json.dump(doc, fh, indent=1)
+    benchinfo.save(name, doc)
     print(f"goal ({GOAL_PRESET} <= {GOAL_RATIO}x rung 0): {goal} -> "
           f"{'met' if doc['goal']['met'] else 'NOT met'}; saved benchmarks/results/{name}")
 

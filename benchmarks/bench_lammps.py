@@ -23,11 +23,7 @@ Run
     python benchmarks/bench_lammps.py --plugin path/to/snnpplugin.so   # skip the build
 """
 import argparse
-import datetime
-import json
 import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -44,6 +40,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "lammps_plugin"))
 
+import benchinfo  # noqa: E402
 import build_plugin  # noqa: E402
 import lammps_ref  # noqa: E402
 from bench_ladder import activate  # noqa: E402
@@ -140,12 +137,8 @@ def main():
     ratio0 = best["smeam"] / meam_us
     doc = {
         "benchmark": "LAMMPS MD cost of pair_style snnp (plugin) per preset beside meam/spline",
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"uname": platform.uname()._asdict(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "snnp": snnp.__version__,
-                    "lammps_version": version, "load_average": os.getloadavg()},
+        "command": benchinfo.command(), "date": benchinfo.now(),
+        "machine": benchinfo.machine(lammps_version=version),
         "settings": {"system": "diamond Si 8x8x8 cubic cells, rattled 0.05 A",
                      "natoms": len(atoms), "cutoff_A": args.cutoff, "steps": args.steps,
                      "warmup_steps": WARMUP_STEPS, "repeats": args.repeats,
@@ -162,9 +155,7 @@ def main():
         "results": rows,
     }
     name = "lammps_plugin_quick.json" if args.quick else "lammps_plugin.json"
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", name), "w") as fh:
-        json.dump(doc, fh, indent=1)
+    benchinfo.save(name, doc)
     print(f"rung-0 energies snnp vs meam/spline agree to {same:.1e} (relative)")
     print(f"goal (rung 0 via plugin <= {GOAL_RATIO}x meam/spline): {ratio0:.2f} -> "
           f"{'met' if ratio0 <= GOAL_RATIO else 'NOT met'}; saved benchmarks/results/{name}")

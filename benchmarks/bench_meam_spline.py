@@ -54,10 +54,8 @@ import datetime
 import io
 import json
 import os
-import platform
 import pstats
 import shlex
-import subprocess
 import sys
 import time
 
@@ -75,6 +73,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import benchinfo  # noqa: E402
 from lammps_timing import time_lammps_md  # noqa: E402
 
 POTENTIAL = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "meam_spline",
@@ -230,36 +229,8 @@ def profile_snnp(model, repeat, nsteps, top=15):
 # -- report ---------------------------------------------------------------------------------
 
 def machine_info():
-    u = platform.uname()
-    cfg_text = io.StringIO()
-    cfg = snnp.show_config(file=cfg_text)
-    return {
-        "uname": {"system": u.system, "node": u.node, "release": u.release,
-                  "version": u.version, "machine": u.machine},
-        "processor": cpu_model() or u.processor,
-        "cpu_count": os.cpu_count(),
-        "cpus_available": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                           else None),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "ase": ase.__version__,
-        "snnp": snnp.__version__,
-        "snnp_config": cfg,
-        "snnp_git": git_state(),
-        "environment": {k: os.environ.get(k) for k in THREAD_ENV},
-    }
-
-
-def git_state():
-    """Commit and dirty flag of the snnp checkout the benchmark ran from, or None."""
-    def git(*cmd):
-        return subprocess.run(["git", *cmd], cwd=HERE, capture_output=True, text=True,
-                              check=True, timeout=30).stdout.strip()
-    try:
-        return {"commit": git("rev-parse", "HEAD"),
-                "dirty_files": git("status", "--porcelain", "--untracked-files=no").splitlines()}
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return benchinfo.machine(ase=ase.__version__,
+                             environment={k: os.environ.get(k) for k in THREAD_ENV})
 
 
 def system_busy_seconds():
@@ -272,17 +243,6 @@ def system_busy_seconds():
     idle = ticks[3] + ticks[4]                          # idle + iowait
     busy = sum(ticks[:8]) - idle                        # guest time is already in user
     return busy / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def print_table(cells):

@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -35,6 +34,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchinfo  # noqa: E402
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "neighbors.json")
 QUICK_OUTPUT = os.path.join(HERE, "results", "neighbors_quick.json")
 
@@ -53,44 +54,8 @@ def _version(mod):
 
 
 def machine_info():
-    import numpy
-    import snnp
-    info = {
-        "processor": platform.processor(),
-        "uname": platform.uname()._asdict(),
-        "cpu_count": os.cpu_count(),
-        "cpus_available": (len(os.sched_getaffinity(0))
-                           if hasattr(os, "sched_getaffinity") else None),
-        "python": sys.version,
-        "numpy": numpy.__version__,
-        "snnp": snnp.__version__,
-        "snnp_openmp": bool(snnp._kernels.openmp_enabled()),
-        "snnp_max_threads": int(snnp._kernels.max_threads()),
-        "vesin": _version("vesin"),
-        "matscipy": _version("matscipy"),
-        "ase": _version("ase"),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
-    try:                                   # which snnp source was timed
-        import subprocess
-        repo = os.path.dirname(HERE)
-        info["snnp_git_commit"] = subprocess.run(
-            ["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True,
-            timeout=10).stdout.strip() or None
-        info["snnp_git_dirty"] = bool(subprocess.run(
-            ["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10).stdout.strip())
-    except Exception:
-        pass
-    try:                                   # model name, on Linux
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return info
+    return benchinfo.machine(vesin=_version("vesin"), matscipy=_version("matscipy"),
+                             ase=_version("ase"))
 
 
 def make_system(n, seed):

@@ -12,12 +12,9 @@ Results: a table on stdout and benchmarks/results/training_cost.json.
     python benchmarks/bench_training.py --elements Si --presets snnp_medium --repeats 3
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import time
@@ -27,7 +24,6 @@ DATA = os.environ.get("SNNP_SHARED_DATA", os.path.join(HERE, "..", "..", "shared
 
 
 def worker(element, preset, repeats, threads):
-    import numpy as np
     import snnp
     from snnp.training import Batch, initialise_embedding_inputs, loss_and_gradient
     snnp.set_num_threads(threads)
@@ -54,6 +50,8 @@ def worker(element, preset, repeats, threads):
 
 
 def main():
+    sys.path.insert(0, HERE)
+    import benchinfo                  # here, so the worker processes stay lean
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", nargs="+", default=["Mo", "Si"])
     parser.add_argument("--presets", nargs="+",
@@ -81,10 +79,8 @@ def main():
                   flush=True)
     si = [r["peak_rss_MB"] for r in rows if r["element"] == "Si"]
     doc = {"benchmark": "training cost per full-batch loss-and-gradient (mlearn training sets)",
-           "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"uname": platform.uname()._asdict(), "cpu_count": os.cpu_count(),
-                       "python": platform.python_version(), "load_average": os.getloadavg()},
+           "command": benchinfo.command(), "date": benchinfo.now(),
+           "machine": benchinfo.machine(),
            "settings": {"cutoff_A": 5.0, "threads": args.threads, "repeats": args.repeats,
                         "loss": "energy 1, forces 0.01, stress 1e-4 (all terms on)",
                         "statistic": "fastest repeat"},
@@ -92,9 +88,7 @@ def main():
                     "measured_Si_MB": max(si) if si else None,
                     "met": bool(si) and max(si) <= 2048},
            "results": rows}
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "training_cost.json"), "w") as fh:
-        json.dump(doc, fh, indent=1)
+    benchinfo.save("training_cost.json", doc)
     print("saved benchmarks/results/training_cost.json")
 
 

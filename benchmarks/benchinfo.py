@@ -30,11 +30,23 @@ def git_state():
         root = os.path.dirname(HERE)
         rev = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
         return {"commit": rev or None, "dirty": bool(dirty)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+def cpu_model():
+    """The processor's model name (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def machine(**extra):
@@ -42,7 +54,7 @@ def machine(**extra):
     from snnp.backends import gpu
     with open(os.devnull, "w") as devnull:
         cfg = snnp.show_config(file=devnull)
-    info = {"uname": platform.uname()._asdict(), "processor": platform.processor(),
+    info = {"uname": platform.uname()._asdict(), "processor": cpu_model(),
             "cpu_count": os.cpu_count(),
             "cpus_available": (len(os.sched_getaffinity(0))
                                if hasattr(os, "sched_getaffinity") else None),

@@ -17,7 +17,7 @@ from . import _kernels
 from .backends import check_device, new_neighbor_list
 from .embedding import MLPEmbedding
 from .filters import FilterBank, pair_keys
-from .neighbors import NeighborList, check_geometry
+from .neighbors import check_geometry
 from .splines import Spline
 
 __all__ = ["Model", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "pair_index"]

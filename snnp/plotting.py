@@ -8,7 +8,6 @@ or ``snnp plot MODEL --data DATA --out DIR``.  Needs Matplotlib (the ``plot`` ex
 """
 import numpy as np
 
-from .filters import pair_keys
 
 __all__ = ["plot_filters", "plot_embedding", "plot_contributions", "filter_contributions"]
 

@@ -185,7 +185,7 @@ class Spline:
 
     def curvature_matrix(self):
         """Q with p^T Q p = integral of s''(x)^2 over the knots (a smoothness penalty)."""
-        n, h = self.n_knots - 1, self.h
+        h = self.h
         M = coefficient_matrix(self.n_knots, h)
         # s'' = (2 c2 + 6 c3 u) / h^2 on each interval; integral over u in [0, 1] times h
         q = np.array([[4.0, 6.0], [6.0, 12.0]])

@@ -17,7 +17,6 @@ import numpy as np
 
 from . import _kernels
 from .models import _voigt
-from .neighbors import neighbor_list
 
 __all__ = ["Loss", "Batch", "loss_and_gradient", "EV_A3_TO_GPA"]
 
