@@ -396,7 +396,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
     (the checkpoint boundary, so a resumed run repeats an uninterrupted one exactly), at most
     ``max_iter`` iterations.  optimizer "adam": mini-batches of ``batch_size`` structures for
-    ``epochs`` epochs, checkpointed every epoch.  ``freeze``: parameter groups held fixed (see
+    ``epochs`` epochs, checkpointed every epoch.  Rerun with a larger ``max_iter`` (``epochs``)
+    and the same checkpoint to extend a fit: the result is that of one longer run.  ``freeze``: parameter groups held fixed (see
     ``Model.PARAM_GROUPS``).  ``patience``: stop after that many checkpoints without a better
     validation loss (the best model is kept).  ``checkpoint``: path of a resumable checkpoint,
     written atomically.  ``initialise``: set e0 by least squares on composition and freeze the
@@ -469,7 +470,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             state["scale"] = (preconditioner(model, train_batch, loss, free, seed=seed).tolist()
                               if precondition else np.ones(free.sum()).tolist())
         D = np.array(state["scale"])
-        while state["step"] < max_iter and not stalled():
+        while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
             x0 = model.get_params()[free]
             scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
@@ -477,9 +478,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                            options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
             model.set_params(objective.params(x0 + D * res.x))
             state["step"] += chunk
+            state["converged"] = bool(res.nit < chunk)     # stopped before the chunk ended
             checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}")
-            if res.nit < chunk:       # converged before the chunk ended
-                break
     else:
         adam = state["adam"] or {"m": np.zeros(free.sum()).tolist(), "v": np.zeros(free.sum()).tolist(), "t": 0}
         m, v = np.array(adam["m"]), np.array(adam["v"])
@@ -532,7 +532,11 @@ def _load_checkpoint(path, config, model):
         raise ValueError(f"{path} is a damaged checkpoint ({exc}); delete it to start again") from None
     if doc.get("format") != "snnp-checkpoint":
         raise ValueError(f"{path} is not an snnp checkpoint")
-    if doc["config"] != json.loads(json.dumps(config)):
+    # the length of a fit may grow: L-BFGS restarts at every checkpoint (Adam keeps its moments
+    # in the state), so a fit extended from its checkpoint equals one run that long from the start
+    length = ("max_iter", "epochs")
+    same = lambda c: {k: v for k, v in c.items() if k not in length}
+    if same(doc["config"]) != same(json.loads(json.dumps(config))):
         raise ValueError(f"{path} is a checkpoint of a different fit (data, loss or options "
                          "differ); delete it or choose another path")
     state = doc["state"]

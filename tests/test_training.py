@@ -175,6 +175,23 @@ def test_killed_run_resumes_to_the_same_model(tmp_path, optimizer, options):
         student().fit(data, **dict(kwargs, loss=snnp.Loss(energy=2.0)), checkpoint=path, log=False)
 
 
+@pytest.mark.parametrize("optimizer, short, long", [
+    ("lbfgs", dict(max_iter=20), dict(max_iter=40)),
+    ("adam", dict(epochs=2), dict(epochs=4)),
+])
+def test_a_fit_extended_from_its_checkpoint_equals_one_longer_run(tmp_path, optimizer, short, long):
+    data, _ = teacher_data(6)
+    kwargs = dict(optimizer=optimizer, loss=snnp.Loss(energy=1.0, forces=0.1), checkpoint_every=10,
+                  batch_size=3, log=False)
+    straight = student().fit(data, **kwargs, **long)
+    path = tmp_path / "fit.ckpt"
+    first = student().fit(data, **kwargs, **short, checkpoint=path)
+    assert first.provenance["steps"] == next(iter(short.values()))
+    extended = student().fit(data, **kwargs, **long, checkpoint=path)
+    assert extended.provenance["steps"] == next(iter(long.values()))
+    np.testing.assert_array_equal(extended.get_params(), straight.get_params())
+
+
 def test_frozen_groups_do_not_move():
     data, _ = teacher_data(4)
     model = student()
