@@ -125,13 +125,19 @@ class FilterBank:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def initial(cls, species, n_radial, n_angular, cutoff, r_min=1.5, n_knots_radial=12,
-                n_knots_angular=10):
+                n_knots_angular=10, angular_cutoff=None):
         """A smooth, deterministic starting bank for training.
 
         Radial filters are Gaussian bumps spread between ``r_min`` and the cutoff (one broad
         decaying function when K = 1), tapered to zero at the cutoff; angular filters g_k are
-        Legendre polynomials P_0..P_{K-1} of cos theta with decaying radial parts f_k.
+        Legendre polynomials P_0..P_{K-1} of cos theta with decaying radial parts f_k, which
+        end at ``angular_cutoff`` (default: the cutoff).  Pairs beyond it enter no triplet, so a
+        shorter angular cutoff makes angular filters cheaper (the kernels skip those pairs).
         """
+        angular_cutoff = cutoff if angular_cutoff is None else float(angular_cutoff)
+        if not r_min < angular_cutoff <= cutoff:
+            raise ValueError(f"angular_cutoff must lie in (r_min, cutoff] = ({r_min}, {cutoff}], "
+                             f"got {angular_cutoff}")
         span = cutoff - r_min
         taper = 0.3 * span
 
@@ -140,10 +146,6 @@ class FilterBank:
                 return lambda r: np.exp(-(r - r_min) / (0.4 * span)) * _taper(r, cutoff, taper)
             mu, sig = r_min + (k + 0.5) * span / K, 0.6 * span / K
             return lambda r: np.exp(-0.5 * ((r - mu) / sig) ** 2) * _taper(r, cutoff, taper)
-
-        def decay(k, K):
-            lam = span * (0.25 + 0.5 * k / max(K - 1, 1))
-            return lambda r: np.exp(-(r - r_min) / lam) * _taper(r, cutoff, taper)
 
         def legendre(k):
             c = np.zeros(k + 1)
@@ -155,7 +157,14 @@ class FilterBank:
                 for k in range(n_radial)] for _ in species]
         if n_angular == 0:
             return cls(species, rho)
-        f = [[_sampled_spline(decay(k, n_angular), r_min, cutoff, n_knots_radial, True)
+        span_a = angular_cutoff - r_min
+
+        def decay(k, K):
+            lam = span_a * (0.25 + 0.5 * k / max(K - 1, 1))
+            return lambda r: (np.exp(-(r - r_min) / lam)
+                              * _taper(r, angular_cutoff, 0.3 * span_a))
+
+        f = [[_sampled_spline(decay(k, n_angular), r_min, angular_cutoff, n_knots_radial, True)
               for k in range(n_angular)] for _ in species]
         g = {key: [_sampled_spline(legendre(k), -1.0, 1.0, n_knots_angular, False)
                    for k in range(n_angular)] for key in pair_keys(n)}

@@ -16,7 +16,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from . import _kernels
 from .backends import check_device, new_neighbor_list
 from .embedding import MLPEmbedding
-from .filters import FilterBank, pair_keys
+from .filters import FilterBank, _sampled_spline, _taper, pair_keys
 from .neighbors import check_geometry
 from .splines import Spline
 
@@ -583,9 +583,12 @@ class SNNP(Model):
 
     @classmethod
     def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
-                         activation="tanh", seed=0, data=None, distil_iter=500):
+                         activation="tanh", seed=0, data=None, distil_iter=500,
+                         angular_cutoff=None):
         """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
         bank (more are added on the same knot grids), its pair term and e0 are kept.
+        ``angular_cutoff`` (shorter than rung 0's f): every f_k, rung 0's included (tapered to
+        zero there), ends at it, so fewer pairs enter triplets and angular filters cost less.
 
         With ``data`` (a Dataset or a list of Atoms) the network is first fitted to rung 0's
         embedding U(R_1 + A_1) - U(0) on those atoms (``MLPEmbedding.distil``), so the s-NNP
@@ -606,6 +609,18 @@ class SNNP(Model):
                                        n_knots_radial=old.n_knots)
             return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
 
+        def shortened(old):
+            """Rung 0's f on the same number of knots, ending (value and slope 0) at
+            angular_cutoff, with a C1 taper over the last 30% of its range."""
+            if angular_cutoff is None or angular_cutoff >= old.x1:
+                return old.copy()
+            if not old.x0 < angular_cutoff:
+                raise ValueError(f"angular_cutoff {angular_cutoff} must exceed the first knot "
+                                 f"of rung 0's f ({old.x0})")
+            width = 0.3 * (angular_cutoff - old.x0)
+            return _sampled_spline(lambda r: old(r) * _taper(r, angular_cutoff, width), old.x0,
+                                   angular_cutoff, old.n_knots, True)
+
         if data is not None and model.U is None:
             raise ValueError("distilling needs a rung-0 model with an embedding U")
         rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
@@ -613,7 +628,10 @@ class SNNP(Model):
         if n_angular:
             if model.filters.f is None:
                 raise ValueError("this rung-0 model has no angular filters to carry over")
-            f = [[old[0].copy()] + added(old, n_angular, "f") for old in model.filters.f]
+            f = []
+            for old in model.filters.f:
+                first = shortened(old[0])
+                f.append([first] + added([first], n_angular, "f"))
             g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)

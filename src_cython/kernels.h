@@ -167,6 +167,18 @@ SNNP_FN double snnp_embed(const snnp_model *m, int s, const double *G, double *d
     return e;
 }
 
+/* How far the angular radial parts f_k of block b reach: past the block's last knot they
+ * continue linearly from their end values and slopes, so where all of those are zero (pinned
+ * filters) no pair beyond that knot enters a triplet -- an exact skip.  Otherwise: no limit. */
+SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
+{
+    const int n = m->blk_nint[b];
+    const double *e = m->coef + m->blk_off[b] + (long long)n * K * 4;
+    for (int k = 0; k < K; ++k)
+        if (e[4*k+2] != 0.0 || e[4*k+3] != 0.0) return 1e300;
+    return m->blk_x0[b] + n * m->blk_h[b];
+}
+
 /* Scratch doubles needed per neighbour slot by snnp_atom. */
 SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
 {
@@ -223,7 +235,8 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double epair = 0.0;
     for (int k = 0; k < KG; ++k) G[k] = 0.0;
 
-    /* scratch layout, slot a: d[3] u[3] r invr phip radial | f[Ka] fp[Ka] alpha[Ka] beta[3Ka] rhop[Kr] */
+    /* scratch layout, slot a: d[3] u[3] r invr phip angular | f[Ka] fp[Ka] alpha[Ka] beta[3Ka] rhop[Kr]
+     * (angular: 1 if the pair reaches any f_k, see snnp_f_reach; triplets skip the others) */
     int nn = 0;
     for (int a = 0; a < nlisted; ++a) {
         const int j = nbr[a];
@@ -254,8 +267,10 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
             for (int k = 0; k < Kr; ++k) G[k] += rv[k];
         }
         if (Ka > 0) {
-            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, fp);
+            const int fb = m->f_blk[sj];
+            snnp_spline_eval(m, fb, Ka, r, fv, fp);
             for (int k = 0; k < Ka; ++k) { alpha[k] = 0.0; beta[3*k] = beta[3*k+1] = beta[3*k+2] = 0.0; }
+            s[9] = r < snnp_f_reach(m, fb, Ka) ? 1.0 : 0.0;
         }
         ++nn;
     }
@@ -265,6 +280,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         double gv[64], gd[64];
         for (int a = 1; a < nn; ++a) {
             double *sa = scr + (long long)a * per;
+            if (sa[9] == 0.0) continue;                 /* beyond every f_k: no triplet */
             const double *ua = sa + 3;
             const double inva = sa[7];
             const double *fa = sa + 10, *fpa = fa + Ka;
@@ -272,6 +288,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
             const int *grow = m->g_blk + iscr[2*a+1] * ns;
             for (int b = 0; b < a; ++b) {
                 double *sb = scr + (long long)b * per;
+                if (sb[9] == 0.0) continue;
                 const double *ub = sb + 3;
                 const double invb = sb[7];
                 const double *fb = sb + 10, *fpb = fb + Ka;

@@ -64,11 +64,12 @@ def _perturbed(spline, rng, scale, pinned):
 
 
 def random_ladder_model(cls, species, n_radial, n_angular, widths=(6, 5), activation="tanh",
-                        seed=0, cutoff=4.6):
+                        seed=0, cutoff=4.6, angular_cutoff=None):
     """A random rung-1 or rung-2 model: perturbed filters, random MLP, pair term and e0."""
     rng = np.random.default_rng(seed)
     n = len(species)
-    bank = snnp.FilterBank.initial(species, n_radial, n_angular, cutoff, r_min=1.7)
+    bank = snnp.FilterBank.initial(species, n_radial, n_angular, cutoff, r_min=1.7,
+                                   angular_cutoff=angular_cutoff)
     rho = [[_perturbed(s, rng, 0.1, True) for s in b] for b in bank.rho]
     f = g = None
     if n_angular:
@@ -114,6 +115,10 @@ MODELS = {
     "snnp_3": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag", "Au"], 2, 2, widths=(7,),
                                            seed=16, activation="softplus"),
                lambda: alloy(["Cu", "Ag", "Au"], 11)),
+    # angular filters ending at 3.4 A: the kernels skip pairs beyond it in the triplets
+    "snnp_short_angular": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 3, seed=18,
+                                                       angular_cutoff=3.4),
+                           lambda: alloy(["Cu", "Ag"], 13)),
     "snnp_radial_only": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 0, seed=17),
                          lambda: alloy(["Cu", "Ag"], 12)),
 }

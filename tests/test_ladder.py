@@ -6,7 +6,7 @@ from ase.build import bulk
 
 import snnp
 from conftest import potential
-from models_for_tests import random_ladder_model, si_cell, tio_cell
+from models_for_tests import alloy, random_ladder_model, si_cell, tio_cell
 
 PROPS = ("energy", "energies", "forces", "stress")
 
@@ -59,6 +59,34 @@ def test_descriptors_equal_numpy_spline_sums():
         A = np.array([F.f[sp[j]][k](r[0]) * F.f[sp[l]][k](r[1]) * F.g[key][k](cos)
                       for k in range(F.n_angular)])
         np.testing.assert_allclose(G[i], np.concatenate([R, A]), rtol=1e-12, atol=1e-14)
+
+
+def test_descriptors_with_a_short_angular_cutoff_equal_numpy_sums():
+    """Angular filters ending at 3.4 A inside a 4.6 A cutoff: the kernel skips pairs beyond
+    3.4 A in its triplets; G must still equal the full NumPy sums over every pair."""
+    from ase.neighborlist import neighbor_list
+    model = random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 3, seed=18, angular_cutoff=3.4)
+    assert model.filters.f[0][0].x1 == 3.4 and model.cutoff == 4.6
+    atoms = alloy(["Cu", "Ag"], 13)
+    G = model.descriptors(atoms)
+    F, sp = model.filters, model.species_indices(atoms.get_chemical_symbols())
+    i_list, j_list, D = neighbor_list("ijD", atoms, model.cutoff)
+    for i in range(len(atoms)):
+        sel = i_list == i
+        js, ds = j_list[sel], D[sel]
+        rs = np.linalg.norm(ds, axis=1)
+        R = sum(np.array([s(r) for s in F.rho[sp[j]]]) for j, r in zip(js, rs))
+        A = np.zeros(F.n_angular)
+        beyond = 0
+        for a in range(len(js)):
+            for b in range(a):
+                beyond += max(rs[a], rs[b]) > 3.4
+                cos = np.dot(ds[a], ds[b]) / (rs[a] * rs[b])
+                key = (min(sp[js[a]], sp[js[b]]), max(sp[js[a]], sp[js[b]]))
+                A += [F.f[sp[js[a]]][k](rs[a]) * F.f[sp[js[b]]][k](rs[b]) * F.g[key][k](cos)
+                      for k in range(F.n_angular)]
+        assert beyond > 0
+        np.testing.assert_allclose(G[i], np.concatenate([R, A]), rtol=1e-11, atol=1e-12)
 
 
 def test_embedding_gradient_matches_finite_differences():

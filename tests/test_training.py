@@ -238,6 +238,22 @@ def test_climbing_to_an_snnp_distils_rung_0s_embedding():
         snnp.SNNP.from_spline_meam(snnp.presets(["Cu"])["snnp_small"], data=data)
 
 
+def test_climbing_with_a_shorter_angular_cutoff_ends_every_angular_filter_there():
+    data, _ = teacher_data(4)
+    rung0 = random_spline_meam(["Cu"], 3)
+    assert rung0.filters.f[0][0].x1 > 4.0
+    rung2 = snnp.SNNP.from_spline_meam(rung0, 3, 3, (8,), data=data, angular_cutoff=3.6)
+    for s in rung2.filters.f[0]:
+        assert s.x1 == 3.6 and s.values[-1] == 0.0 and s.dN == 0.0
+    # rung 0's f is kept inside the taper (the last 30% of its range) and ends smoothly
+    f0, f2 = rung0.filters.f[0][0], rung2.filters.f[0][0]
+    r = np.linspace(f0.x0, f0.x0 + 0.7 * (3.6 - f0.x0), 7)
+    np.testing.assert_allclose(f2(r), f0(r), atol=0.05 * np.abs(f0(r)).max())
+    assert np.all(rung2.descriptors(data[0].atoms)[:, 3:] != 0.0)
+    with pytest.raises(ValueError, match="angular_cutoff"):
+        snnp.SNNP.from_spline_meam(rung0, 3, 3, (8,), angular_cutoff=1.0)
+
+
 def test_bad_training_input_gets_clear_errors():
     data, _ = teacher_data(2)
     with pytest.raises(ValueError, match="training set is empty"):
