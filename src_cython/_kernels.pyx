@@ -34,6 +34,7 @@ cdef extern from "kernels.h":
         const double *mlp_inv_scale
         const double *mlp_zero
     double snnp_embed(const snnp_model *m, int s, const double *G, double *dG) nogil
+    int snnp_scratch_per_neighbor(const snnp_model *m) nogil
     void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d) nogil
 
 cdef extern from "kernels.h":
@@ -217,6 +218,10 @@ cdef class Tables:
         out["mlp_nlayers"] = self.m.mlp_nlayers
         out["mlp_act"] = self.m.mlp_act
         return out
+
+    def scratch_per_neighbor(self):
+        """Doubles of scratch snnp_atom needs per neighbour (front ends size buffers with it)."""
+        return snnp_scratch_per_neighbor(&self.m)
 
     def embed(self, species, G, bint spline=True):
         """Embedding energies eps(G) and gradients dE/dG of rows G (n, K_r + K_a), in C.

@@ -24,6 +24,12 @@
 #ifndef SNNP_ADD
 #define SNNP_ADD(p, v) (*(p) += (v))
 #endif
+/* Vectorise a loop over filters whose iterations are independent (OpenMP builds only). */
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#define SNNP_SIMD _Pragma("omp simd")
+#else
+#define SNNP_SIMD
+#endif
 
 typedef struct {
     int n_species;
@@ -182,7 +188,7 @@ SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
 /* Scratch doubles needed per neighbour slot by snnp_atom. */
 SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
 {
-    return 10 + 6 * m->K_a + m->K_r;
+    return 10 + 7 * m->K_a + m->K_r;
 }
 
 enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2, SNNP_TANGENT = 3 };
@@ -235,7 +241,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double epair = 0.0;
     for (int k = 0; k < KG; ++k) G[k] = 0.0;
 
-    /* scratch layout, slot a: d[3] u[3] r invr phip angular | f[Ka] fp[Ka] alpha[Ka] beta[3Ka] rhop[Kr]
+    /* scratch layout, slot a: d[3] u[3] r invr phip angular | f[Ka] fp[Ka] alpha[Ka] T[Ka] beta[3][Ka] rhop[Kr]
      * (angular: 1 if the pair reaches any f_k, see snnp_f_reach; triplets skip the others) */
     int nn = 0;
     for (int a = 0; a < nlisted; ++a) {
@@ -252,7 +258,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         s[0] = d0; s[1] = d1; s[2] = d2;
         s[3] = d0 * invr; s[4] = d1 * invr; s[5] = d2 * invr;
         s[6] = r; s[7] = invr; s[8] = 0.0; s[9] = 0.0;
-        double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+        double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
         iscr[2*nn] = j; iscr[2*nn+1] = sj;
         const int pb = m->phi_blk[si*ns + sj];
         if (pb >= 0) {
@@ -269,43 +275,59 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         if (Ka > 0) {
             const int fb = m->f_blk[sj];
             snnp_spline_eval(m, fb, Ka, r, fv, fp);
-            for (int k = 0; k < Ka; ++k) { alpha[k] = 0.0; beta[3*k] = beta[3*k+1] = beta[3*k+2] = 0.0; }
+            for (int k = 0; k < 5 * Ka; ++k) alpha[k] = 0.0;       /* alpha, T, beta */
             s[9] = r < snnp_f_reach(m, fb, Ka) ? 1.0 : 0.0;
         }
         ++nn;
     }
 
-    /* triplets j < l: A_k += f_k(r_ij) f_k(r_il) g_k(cos), with dA_k/dd accumulated per slot */
+    /* triplets j < l: A_k = sum f_k(r_ij) f_k(r_il) g_k(cos).  Everything that is constant for
+     * a slot is factored out of the pair loop; per slot a and filter k it accumulates
+     *   S_a = sum_b f_b g,   T_a = sum_b f_b g' cos,   B_a = sum_b f_b g' u_b
+     * (in alpha, T and beta), and afterwards, with dcos/dd_a = (u_b - cos u_a) / r_a,
+     *   dA/dd_a = (f'_a S_a - f_a T_a / r_a) u_a + (f_a / r_a) B_a,   A = 1/2 sum_a f_a S_a. */
     if (Ka > 0) {
         double gv[64], gd[64];
         for (int a = 1; a < nn; ++a) {
             double *sa = scr + (long long)a * per;
             if (sa[9] == 0.0) continue;                 /* beyond every f_k: no triplet */
             const double *ua = sa + 3;
-            const double inva = sa[7];
-            const double *fa = sa + 10, *fpa = fa + Ka;
-            double *alpha_a = sa + 10 + 2*Ka, *beta_a = alpha_a + Ka;
+            const double *fa = sa + 10;
+            double *Sa = sa + 10 + 2*Ka, *Ta = Sa + Ka, *Ba = Ta + Ka;
             const int *grow = m->g_blk + iscr[2*a+1] * ns;
             for (int b = 0; b < a; ++b) {
                 double *sb = scr + (long long)b * per;
                 if (sb[9] == 0.0) continue;
                 const double *ub = sb + 3;
-                const double invb = sb[7];
-                const double *fb = sb + 10, *fpb = fb + Ka;
-                double *alpha_b = sb + 10 + 2*Ka, *beta_b = alpha_b + Ka;
-                const double c = ua[0]*ub[0] + ua[1]*ub[1] + ua[2]*ub[2];
+                const double *fb = sb + 10;
+                double *Sb = sb + 10 + 2*Ka, *Tb = Sb + Ka, *Bb = Tb + Ka;
+                const double ua0 = ua[0], ua1 = ua[1], ua2 = ua[2];
+                const double ub0 = ub[0], ub1 = ub[1], ub2 = ub[2];
+                const double c = ua0*ub0 + ua1*ub1 + ua2*ub2;
                 snnp_spline_eval(m, grow[iscr[2*b+1]], Ka, c, gv, gd);
-                for (int k = 0; k < Ka; ++k) {
-                    const double ff = fa[k] * fb[k];
-                    const double t = ff * gd[k];          /* d/dcos */
-                    G[Kr + k] += ff * gv[k];
-                    /* dcos/dd_a = (u_b - c u_a)/r_a */
-                    alpha_a[k] += fpa[k] * fb[k] * gv[k] - t * c * inva;
-                    alpha_b[k] += fa[k] * fpb[k] * gv[k] - t * c * invb;
-                    const double ta = t * inva, tb = t * invb;
-                    beta_a[3*k]   += ta * ub[0]; beta_a[3*k+1] += ta * ub[1]; beta_a[3*k+2] += ta * ub[2];
-                    beta_b[3*k]   += tb * ua[0]; beta_b[3*k+1] += tb * ua[1]; beta_b[3*k+2] += tb * ua[2];
+                SNNP_SIMD
+                for (int k = 0; k < Ka; ++k) {      /* lanes independent: same sums as scalar */
+                    const double wa = fb[k] * gd[k], wb = fa[k] * gd[k];
+                    Sa[k] += fb[k] * gv[k];
+                    Sb[k] += fa[k] * gv[k];
+                    Ta[k] += wa * c;
+                    Tb[k] += wb * c;
+                    Ba[k] += wa * ub0; Ba[Ka+k] += wa * ub1; Ba[2*Ka+k] += wa * ub2;
+                    Bb[k] += wb * ua0; Bb[Ka+k] += wb * ua1; Bb[2*Ka+k] += wb * ua2;
                 }
+            }
+        }
+        for (int a = 0; a < nn; ++a) {                  /* S, T, B -> A, alpha, beta */
+            double *sa = scr + (long long)a * per;
+            if (sa[9] == 0.0) continue;
+            const double inva = sa[7];
+            const double *fa = sa + 10, *fpa = fa + Ka;
+            double *Sa = sa + 10 + 2*Ka, *Ta = Sa + Ka, *Ba = Ta + Ka;
+            for (int k = 0; k < Ka; ++k) {
+                const double q = fa[k] * inva;
+                G[Kr + k] += 0.5 * fa[k] * Sa[k];
+                Sa[k] = fpa[k] * Sa[k] - q * Ta[k];     /* alpha */
+                Ba[k] *= q; Ba[Ka+k] *= q; Ba[2*Ka+k] *= q;
             }
         }
     }
@@ -320,13 +342,13 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         for (int k = 0; k < KG; ++k) Gdot[k] = 0.0;
         for (int a = 0; a < nn; ++a) {
             const double *sa = scr + (long long)a * per;
-            const double *alpha = sa + 10 + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+            const double *alpha = sa + 10 + 2*Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
             double rd[3];
             snnp_bond_rate(fld, i, iscr[2*a], sa, rd);
             const double par = rd[0]*sa[3] + rd[1]*sa[4] + rd[2]*sa[5];
             for (int k = 0; k < Kr; ++k) Gdot[k] += rhop[k] * par;
             for (int k = 0; k < Ka; ++k)
-                Gdot[Kr + k] += alpha[k] * par + beta[3*k] * rd[0] + beta[3*k+1] * rd[1] + beta[3*k+2] * rd[2];
+                Gdot[Kr + k] += alpha[k] * par + beta[k] * rd[0] + beta[Ka+k] * rd[1] + beta[2*Ka+k] * rd[2];
         }
         return e;
     }
@@ -342,14 +364,14 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int a = 0; a < nn; ++a) {
         const double *s = scr + (long long)a * per;
-        const double *fv = s + 10, *alpha = fv + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
+        const double *fv = s + 10, *alpha = fv + 2*Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
         double radial = s[8];
         for (int k = 0; k < Kr; ++k) radial += dG[k] * rhop[k];
         double g0 = 0.0, g1 = 0.0, g2 = 0.0;
         for (int k = 0; k < Ka; ++k) {
             const double gk = dG[Kr + k];
             radial += gk * alpha[k];
-            g0 += gk * beta[3*k]; g1 += gk * beta[3*k+1]; g2 += gk * beta[3*k+2];
+            g0 += gk * beta[k]; g1 += gk * beta[Ka+k]; g2 += gk * beta[2*Ka+k];
         }
         g0 += radial * s[3]; g1 += radial * s[4]; g2 += radial * s[5];
         fi0 += g0; fi1 += g1; fi2 += g2;

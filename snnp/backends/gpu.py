@@ -199,7 +199,7 @@ class DeviceModel:
                      d("rho_blk", np.int32), d("f_blk", np.int32), d("g_blk", np.int32),
                      d("U_blk", np.int32), d("U0", np.float64))
         self.has_U = bool((t["U_blk"] >= 0).any())
-        self.per_neighbor = 10 + 6 * self.K_a + self.K_r        # snnp_scratch_per_neighbor
+        self.per_neighbor = model.tables.scratch_per_neighbor()
         self.mlp = None
         if model.mlp is not None:
             self.activation = model.mlp.activation
