@@ -10,6 +10,10 @@ kept.  In the same run, LAMMPS ``meam/spline`` (1 MPI rank, 1 thread) runs NVE w
 rung-0 preset exported to a ``meam/spline`` file (same functional form and cutoff), so the
 ladder's costs can be read against LAMMPS as well as against rung 0.
 
+The s-NNP presets are timed a second time with their angular filters ending at
+``--angular-cutoff`` (4.4 A; rows named ``snnp_medium@4.4A``): pairs beyond it enter no
+triplet, which is where most of an s-NNP's time goes.
+
 Preset parameters are unfitted but made nonzero (random MLP output layers) so no work is
 skipped; cost does not depend on parameter values otherwise.
 
@@ -19,7 +23,7 @@ whether the goal -- the snnp_medium s-NNP (12+4 filters, 16x16 MLP) at <= 3x run
 
 Run
 ---
-    python benchmarks/bench_ladder.py            # about 2 minutes on 2 idle cores
+    python benchmarks/bench_ladder.py            # about 3 minutes on 2 idle cores
     python benchmarks/bench_ladder.py --quick    # smoke test (fewer steps, no JSON overwrite)
 """
 import argparse
@@ -98,6 +102,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cutoff", type=float, default=5.0)
+    parser.add_argument("--angular-cutoff", type=float, default=4.4,
+                        help="also time the s-NNPs with angular filters ending here (0: skip)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -107,6 +113,10 @@ def main():
     for label, atoms in systems().items():
         ladder = {name: activate(m) for name, m in
                   snnp.presets([label], cutoff=args.cutoff).items()}
+        if args.angular_cutoff:       # the s-NNPs again, angular filters ending earlier
+            short = snnp.presets([label], cutoff=args.cutoff, angular_cutoff=args.angular_cutoff)
+            ladder.update({f"{name}@{args.angular_cutoff:g}A": activate(m)
+                           for name, m in short.items() if name.startswith("snnp")})
         lmp_us, lmp_info = time_lammps(ladder["smeam"], atoms, max(args.steps * 5, 20))
         base = None
         for name, model in ladder.items():
@@ -116,6 +126,8 @@ def main():
             rows.append({"system": label, "natoms": len(atoms), "preset": name,
                          "class": type(model).__name__, "n_params": model.n_params,
                          "filters": [model.n_radial, model.n_angular],
+                         "angular_cutoff_A": (model.filters.f[0][0].x1
+                                              if model.filters.f is not None else None),
                          "mlp": list(model.mlp.widths) if model.mlp else None,
                          "us_per_atom_step_1thread": t1, "us_per_atom_step_2threads": t2,
                          "ratio_to_rung0": t1 / base, "speedup_2threads": t1 / t2,
@@ -132,7 +144,7 @@ def main():
     doc = {
         "benchmark": "cost of every ladder preset (energy + forces per MD step)",
         "command": benchinfo.command(), "date": benchinfo.now(), "machine": benchinfo.machine(),
-        "settings": {"cutoff_A": args.cutoff, "steps": args.steps, "repeats": args.repeats,
+        "settings": {"cutoff_A": args.cutoff, "angular_cutoff_A": args.angular_cutoff, "steps": args.steps, "repeats": args.repeats,
                      "statistic": "fastest repeat", "skin_A": 1.0,
                      "lammps": "1 MPI rank, 1 thread, NVE, rung-0 preset exported"},
         "goal": {"preset": GOAL_PRESET, "max_ratio_to_rung0": GOAL_RATIO,

@@ -79,7 +79,8 @@ def cmd_ladder(args):
     _need_labels(train, "any")
     from .datasets import MLEARN_REFERENCE
     element = args.data.split(":")[1] if args.data.startswith("mlearn:") else None
-    rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets, cutoff=args.cutoff, r_min=args.r_min,
+    rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
+                cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=None if args.quiet else print)
@@ -95,7 +96,8 @@ def cmd_fit(args):
     data = load_data(args.data)
     _need_labels(data, "any")
     if args.model in LADDER:
-        model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min)[args.model]
+        model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
+                        angular_cutoff=args.angular_cutoff)[args.model]
     elif os.path.exists(args.model):
         model = load(args.model)
     else:
@@ -202,6 +204,8 @@ def build_parser():
                      help="checkpoint every fit in OUT/checkpoints; run again to resume")
     lad.add_argument("--cutoff", type=float, default=5.0)
     lad.add_argument("--r-min", type=float, default=1.5)
+    lad.add_argument("--angular-cutoff", type=float, default=None,
+                     help="end the s-NNPs' angular filters here (cheaper; default: --cutoff)")
     lad.add_argument("--out", default="ladder-out")
     lad.add_argument("--seed", type=int, default=0)
     lad.add_argument("--quiet", action="store_true")
@@ -216,6 +220,8 @@ def build_parser():
     fit.add_argument("--checkpoint")
     fit.add_argument("--cutoff", type=float, default=5.0)
     fit.add_argument("--r-min", type=float, default=1.5)
+    fit.add_argument("--angular-cutoff", type=float, default=None,
+                     help="s-NNP presets: end the angular filters here (default: --cutoff)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=cmd_fit)

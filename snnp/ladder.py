@@ -57,7 +57,7 @@ EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
-         checkpoint_dir=None, references=None, iterations_override=None):
+         checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -69,6 +69,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
     ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
+    ``angular_cutoff``: the s-NNPs' angular filters end there (``presets``), which makes them
+    cheaper; rungs 0 and 1 keep f over the whole cutoff.
     """
     from .models import SNNP, SplineMEAMNN
     from .training import Loss
@@ -92,7 +94,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         os.makedirs(out, exist_ok=True)
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
-    models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed)
+    models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
+                          angular_cutoff=angular_cutoff)
     rows, fitted = [], {}
     for k, name in enumerate(names, 1):
         model = models[name]
@@ -104,7 +107,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 model = SplineMEAMNN.from_spline_meam(fitted["smeam"], widths=widths, seed=seed)
             else:
                 model = SNNP.from_spline_meam(fitted["smeam"], K_r, K_a, widths, seed=seed,
-                                              data=fit_set)
+                                              data=fit_set, angular_cutoff=angular_cutoff)
             start_from = ", climbing from the fitted smeam"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)

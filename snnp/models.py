@@ -663,18 +663,22 @@ LADDER = {
 }
 
 
-def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0):
+def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
+            angular_cutoff=None):
     """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
 
     Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
     have a pinned pair term and start from ``FilterBank.initial`` filters; MLPs start with a zero
     output layer and U with zero values, so an unfitted model has zero energy.
+    ``angular_cutoff``: where the s-NNPs' angular filters end (default: the cutoff); rungs 0
+    and 1 keep the meam/spline form, f over the whole cutoff.
     """
     species = list(species)
     n = len(species)
     out = {}
     for name, (cls, K_r, K_a, widths) in LADDER.items():
-        filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min)
+        filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
+                                     angular_cutoff=angular_cutoff if cls is SNNP else None)
         pair = {k: Spline(r_min, cutoff, np.zeros(12)) for k in pair_keys(n)}
         U = [Spline(-1.0, 10.0, np.zeros(10)) for _ in species] if cls is not SNNP else None
         mlp = (MLPEmbedding(n, K_r + K_a, widths, activation, seed=seed)
