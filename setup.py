@@ -60,7 +60,8 @@ ext = Extension(
     extra_compile_args=opt + omp_c,
     extra_link_args=omp_l,
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                   ("SNNP_HAVE_OPENMP", "1" if has_omp else "0")],
+                   ("SNNP_HAVE_OPENMP", "1" if has_omp else "0"),
+                   ("SNNP_CPU_CLONES", "1")],
     depends=["src_cython/kernels.h", "src_cython/neighbors.h", "src_cython/cpu_driver.h"],
 )
 

@@ -296,9 +296,9 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
                    "snnp.io.lammps_snnp.write_kernel_tables(model, path) or "
                    "python -m snnp.io.lammps_snnp MODEL.json OUT",
                    path, line.substr(0, 60));
-      if (version != 1)
-        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 1", path,
-                   version);
+      if (version != 2)   // 2: spline coefficients c0[K] c1[K] c2[K] c3[K] per interval
+        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 2 "
+                   "(write the file again with this snnp: snnp export --lammps)", path, version);
       header = true;
       continue;
     }

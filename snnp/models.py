@@ -35,8 +35,8 @@ def _pack(blocks):
     pos = 0
     for splines in blocks:
         first = splines[0]
-        C = np.stack([s.coefficients() for s in splines], axis=1)            # (n-1, K, 4)
-        ext = np.array([[s.values[0], s.d0, s.values[-1], s.dN] for s in splines])
+        C = np.stack([s.coefficients() for s in splines], axis=2)            # (n-1, 4, K)
+        ext = np.array([[s.values[0], s.d0, s.values[-1], s.dN] for s in splines]).T   # (4, K)
         data = np.concatenate([C.ravel(), ext.ravel()])
         x0.append(first.x0)
         h.append(first.h)
@@ -227,15 +227,15 @@ class Model:
         for b, splines in enumerate(blocks):
             n = splines[0].n_knots
             K = len(splines)
-            C = data_grad[off[b]:off[b] + (n - 1) * K * 4].reshape(n - 1, K, 4)
-            ext = data_grad[off[b] + (n - 1) * K * 4: off[b] + (n - 1) * K * 4 + 4 * K].reshape(K, 4)
+            C = data_grad[off[b]:off[b] + (n - 1) * K * 4].reshape(n - 1, 4, K)
+            ext = data_grad[off[b] + (n - 1) * K * 4: off[b] + (n - 1) * K * 4 + 4 * K].reshape(4, K)
             M = coefficient_matrix(n, splines[0].h)
             for k, s in enumerate(splines):
-                g = np.einsum("ic,icp->p", C[:, k, :], M)
-                g[0] += ext[k, 0]
-                g[n] += ext[k, 1]
-                g[n - 1] += ext[k, 2]
-                g[n + 1] += ext[k, 3]
+                g = np.einsum("ic,icp->p", C[:, :, k], M)
+                g[0] += ext[0, k]
+                g[n] += ext[1, k]
+                g[n - 1] += ext[2, k]
+                g[n + 1] += ext[3, k]
                 by_id[id(s)] = g
         return [by_id.get(id(s)) for _, s, _ in self._spline_entries()]
 

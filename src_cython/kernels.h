@@ -7,9 +7,11 @@
  *
  * Splines.  Every spline lives in a "block": one uniform knot grid shared by K splines (a filter
  * bank shares its grid, so locating the interval is paid once for all K filters).  A block
- * with n intervals stores, per interval and per spline, the cubic c0 + c1 u + c2 u^2 + c3 u^3 in
- * the local coordinate u = (x - x_i)/h in [0, 1), then per spline (y_0, d_0, y_N, d_N) for the
- * linear continuation outside the knots (LAMMPS meam/spline does the same).
+ * with n intervals stores, per interval, the cubics c0 + c1 u + c2 u^2 + c3 u^3 in the local
+ * coordinate u = (x - x_i)/h in [0, 1) as c0 of the K splines, then their c1, c2, c3 (so a loop
+ * over the K splines reads contiguous memory and vectorises), then (y_0, d_0, y_N, d_N) in the
+ * same order, K values each, for the linear continuation outside the knots (LAMMPS meam/spline
+ * does the same).
  */
 #ifndef SNNP_KERNELS_H
 #define SNNP_KERNELS_H
@@ -23,6 +25,18 @@
 #endif
 #ifndef SNNP_ADD
 #define SNNP_ADD(p, v) (*(p) += (v))
+#endif
+/* SNNP_CPU_CLONES (set by setup.py for the CPU extension): snnp_atom in two builds, chosen at
+ * run time by the processor, AVX2 and the baseline.  Its filter loops are vectorised lane by
+ * lane over filters and nothing is contracted into FMAs (-ffp-contract=off), so both give the
+ * same bits; AVX2 does four filters per instruction. */
+#ifndef SNNP_ATOM_ATTR
+#if defined(SNNP_CPU_CLONES) && defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__CUDACC__)
+#define SNNP_ATOM_ATTR __attribute__((target_clones("avx2", "default")))
+#else
+#define SNNP_ATOM_ATTR
+#endif
 #endif
 /* Vectorise a loop over filters whose iterations are independent (OpenMP builds only). */
 #if defined(_OPENMP) && !defined(__CUDACC__)
@@ -136,19 +150,20 @@ SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, doubl
         int i = (int)t;
         if (i >= n) i = n - 1;
         const double u = t - (double)i;
-        const double *q = c + (long long)i * K * 4;
-        for (int k = 0; k < K; ++k, q += 4) {
-            v[k] = q[0] + u * (q[1] + u * (q[2] + u * q[3]));
-            d[k] = (q[1] + u * (2.0 * q[2] + 3.0 * u * q[3])) * invh;
+        const double *q0 = c + (long long)i * K * 4, *q1 = q0 + K, *q2 = q1 + K, *q3 = q2 + K;
+        SNNP_SIMD
+        for (int k = 0; k < K; ++k) {
+            v[k] = q0[k] + u * (q1[k] + u * (q2[k] + u * q3[k]));
+            d[k] = (q1[k] + u * (2.0 * q2[k] + 3.0 * u * q3[k])) * invh;
         }
     } else {
-        const double *e = c + (long long)n * K * 4;
+        const double *e = c + (long long)n * K * 4;     /* y_0[K] d_0[K] y_N[K] d_N[K] */
         if (t <= 0.0) {
             const double dx = x - m->blk_x0[b];
-            for (int k = 0; k < K; ++k) { v[k] = e[4*k] + e[4*k+1] * dx; d[k] = e[4*k+1]; }
+            for (int k = 0; k < K; ++k) { v[k] = e[k] + e[K+k] * dx; d[k] = e[K+k]; }
         } else {
             const double dx = (t - (double)n) * m->blk_h[b];
-            for (int k = 0; k < K; ++k) { v[k] = e[4*k+2] + e[4*k+3] * dx; d[k] = e[4*k+3]; }
+            for (int k = 0; k < K; ++k) { v[k] = e[2*K+k] + e[3*K+k] * dx; d[k] = e[3*K+k]; }
         }
     }
 }
@@ -181,14 +196,14 @@ SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
     const int n = m->blk_nint[b];
     const double *e = m->coef + m->blk_off[b] + (long long)n * K * 4;
     for (int k = 0; k < K; ++k)
-        if (e[4*k+2] != 0.0 || e[4*k+3] != 0.0) return 1e300;
+        if (e[2*K+k] != 0.0 || e[3*K+k] != 0.0) return 1e300;
     return m->blk_x0[b] + n * m->blk_h[b];
 }
 
 /* Scratch doubles needed per neighbour slot by snnp_atom. */
 SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
 {
-    return 10 + 7 * m->K_a + m->K_r;
+    return 10 + 6 * m->K_a + m->K_r;
 }
 
 enum { SNNP_FULL = 0, SNNP_DESCRIPTORS = 1, SNNP_BACKWARD = 2, SNNP_TANGENT = 3 };
@@ -226,7 +241,7 @@ SNNP_FN void snnp_bond_rate(const snnp_field *fld, int i, int j, const double *d
  * Each neighbour slot a accumulates dE/dd_a for d_a = x_j - x_i in a scalar part along u_a and
  * per-filter vectors, so the triplet loop is traversed once (LAMMPS traverses it twice).
  */
-SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int *species,
+SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double *x, const int *species,
                          const int *nbr, const double *shift, int nlisted,
                          double *scr, int *iscr, int mode, const double *gamma,
                          const snnp_field *fld, double *G_out, double *f, double *vir,
@@ -241,7 +256,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double epair = 0.0;
     for (int k = 0; k < KG; ++k) G[k] = 0.0;
 
-    /* scratch layout, slot a: d[3] u[3] r invr phip angular | f[Ka] fp[Ka] alpha[Ka] T[Ka] beta[3][Ka] rhop[Kr]
+    /* scratch layout, slot a: d[3] u[3] r invr phip angular | f[Ka] fp[Ka] alpha[Ka] beta[3][Ka] rhop[Kr]
      * (angular: 1 if the pair reaches any f_k, see snnp_f_reach; triplets skip the others) */
     int nn = 0;
     for (int a = 0; a < nlisted; ++a) {
@@ -258,7 +273,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         s[0] = d0; s[1] = d1; s[2] = d2;
         s[3] = d0 * invr; s[4] = d1 * invr; s[5] = d2 * invr;
         s[6] = r; s[7] = invr; s[8] = 0.0; s[9] = 0.0;
-        double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
+        double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
         iscr[2*nn] = j; iscr[2*nn+1] = sj;
         const int pb = m->phi_blk[si*ns + sj];
         if (pb >= 0) {
@@ -275,7 +290,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         if (Ka > 0) {
             const int fb = m->f_blk[sj];
             snnp_spline_eval(m, fb, Ka, r, fv, fp);
-            for (int k = 0; k < 5 * Ka; ++k) alpha[k] = 0.0;       /* alpha, T, beta */
+            for (int k = 0; k < 4 * Ka; ++k) alpha[k] = 0.0;       /* alpha, beta */
             s[9] = r < snnp_f_reach(m, fb, Ka) ? 1.0 : 0.0;
         }
         ++nn;
@@ -283,35 +298,58 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
 
     /* triplets j < l: A_k = sum f_k(r_ij) f_k(r_il) g_k(cos).  Everything that is constant for
      * a slot is factored out of the pair loop; per slot a and filter k it accumulates
-     *   S_a = sum_b f_b g,   T_a = sum_b f_b g' cos,   B_a = sum_b f_b g' u_b
-     * (in alpha, T and beta), and afterwards, with dcos/dd_a = (u_b - cos u_a) / r_a,
-     *   dA/dd_a = (f'_a S_a - f_a T_a / r_a) u_a + (f_a / r_a) B_a,   A = 1/2 sum_a f_a S_a. */
+     *   S_a = sum_b f_b g,   B_a = sum_b f_b g' u_b          (in alpha and beta)
+     * and afterwards, with dcos/dd_a = (u_b - cos u_a) / r_a and sum_b f_b g' cos = u_a . B_a,
+     *   dA/dd_a = (f'_a S_a - f_a (u_a . B_a) / r_a) u_a + (f_a / r_a) B_a,   A = 1/2 sum_a f_a S_a. */
     if (Ka > 0) {
-        double gv[64], gd[64];
+        double lin0[64], lin1[64], zero[64];   /* a g_k continued linearly, as a cubic */
+        for (int k = 0; k < Ka; ++k) zero[k] = 0.0;
         for (int a = 1; a < nn; ++a) {
             double *sa = scr + (long long)a * per;
             if (sa[9] == 0.0) continue;                 /* beyond every f_k: no triplet */
             const double *ua = sa + 3;
             const double *fa = sa + 10;
-            double *Sa = sa + 10 + 2*Ka, *Ta = Sa + Ka, *Ba = Ta + Ka;
+            double *Sa = sa + 10 + 2*Ka, *Ba = Sa + Ka;
             const int *grow = m->g_blk + iscr[2*a+1] * ns;
             for (int b = 0; b < a; ++b) {
                 double *sb = scr + (long long)b * per;
                 if (sb[9] == 0.0) continue;
                 const double *ub = sb + 3;
                 const double *fb = sb + 10;
-                double *Sb = sb + 10 + 2*Ka, *Tb = Sb + Ka, *Bb = Tb + Ka;
+                double *Sb = sb + 10 + 2*Ka, *Bb = Sb + Ka;
                 const double ua0 = ua[0], ua1 = ua[1], ua2 = ua[2];
                 const double ub0 = ub[0], ub1 = ub[1], ub2 = ub[2];
                 const double c = ua0*ub0 + ua1*ub1 + ua2*ub2;
-                snnp_spline_eval(m, grow[iscr[2*b+1]], Ka, c, gv, gd);
+                /* g_k(c), g_k'(c) as in snnp_spline_eval, evaluated inside the filter loop */
+                const int gb = grow[iscr[2*b+1]];
+                const double invh = m->blk_invh[gb], t = (c - m->blk_x0[gb]) * invh;
+                const int n = m->blk_nint[gb];
+                const double *q0, *q1, *q2, *q3;
+                double u;
+                if (t > 0.0 && t < (double)n) {
+                    int i = (int)t;
+                    if (i >= n) i = n - 1;
+                    u = t - (double)i;
+                    q0 = m->coef + m->blk_off[gb] + (long long)i * Ka * 4;
+                    q1 = q0 + Ka; q2 = q1 + Ka; q3 = q2 + Ka;
+                } else {                              /* outside the knots: linear */
+                    const double *e = m->coef + m->blk_off[gb] + (long long)n * Ka * 4;
+                    const double h = m->blk_h[gb];
+                    const int right = t > 0.0;
+                    u = right ? t - (double)n : t;
+                    for (int k = 0; k < Ka; ++k) {
+                        lin0[k] = e[(right ? 2*Ka : 0) + k];
+                        lin1[k] = e[(right ? 3*Ka : Ka) + k] * h;
+                    }
+                    q0 = lin0; q1 = lin1; q2 = zero; q3 = zero;
+                }
                 SNNP_SIMD
                 for (int k = 0; k < Ka; ++k) {      /* lanes independent: same sums as scalar */
-                    const double wa = fb[k] * gd[k], wb = fa[k] * gd[k];
-                    Sa[k] += fb[k] * gv[k];
-                    Sb[k] += fa[k] * gv[k];
-                    Ta[k] += wa * c;
-                    Tb[k] += wb * c;
+                    const double gv = q0[k] + u * (q1[k] + u * (q2[k] + u * q3[k]));
+                    const double gd = (q1[k] + u * (2.0 * q2[k] + 3.0 * u * q3[k])) * invh;
+                    const double wa = fb[k] * gd, wb = fa[k] * gd;
+                    Sa[k] += fb[k] * gv;
+                    Sb[k] += fa[k] * gv;
                     Ba[k] += wa * ub0; Ba[Ka+k] += wa * ub1; Ba[2*Ka+k] += wa * ub2;
                     Bb[k] += wb * ua0; Bb[Ka+k] += wb * ua1; Bb[2*Ka+k] += wb * ua2;
                 }
@@ -320,13 +358,14 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         for (int a = 0; a < nn; ++a) {                  /* S, T, B -> A, alpha, beta */
             double *sa = scr + (long long)a * per;
             if (sa[9] == 0.0) continue;
-            const double inva = sa[7];
+            const double inva = sa[7], ua0 = sa[3], ua1 = sa[4], ua2 = sa[5];
             const double *fa = sa + 10, *fpa = fa + Ka;
-            double *Sa = sa + 10 + 2*Ka, *Ta = Sa + Ka, *Ba = Ta + Ka;
+            double *Sa = sa + 10 + 2*Ka, *Ba = Sa + Ka;
             for (int k = 0; k < Ka; ++k) {
                 const double q = fa[k] * inva;
+                const double T = ua0 * Ba[k] + ua1 * Ba[Ka+k] + ua2 * Ba[2*Ka+k];
                 G[Kr + k] += 0.5 * fa[k] * Sa[k];
-                Sa[k] = fpa[k] * Sa[k] - q * Ta[k];     /* alpha */
+                Sa[k] = fpa[k] * Sa[k] - q * T;         /* alpha */
                 Ba[k] *= q; Ba[Ka+k] *= q; Ba[2*Ka+k] *= q;
             }
         }
@@ -342,7 +381,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
         for (int k = 0; k < KG; ++k) Gdot[k] = 0.0;
         for (int a = 0; a < nn; ++a) {
             const double *sa = scr + (long long)a * per;
-            const double *alpha = sa + 10 + 2*Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
+            const double *alpha = sa + 10 + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
             double rd[3];
             snnp_bond_rate(fld, i, iscr[2*a], sa, rd);
             const double par = rd[0]*sa[3] + rd[1]*sa[4] + rd[2]*sa[5];
@@ -364,7 +403,7 @@ SNNP_FN double snnp_atom(const snnp_model *m, int i, const double *x, const int 
     double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int a = 0; a < nn; ++a) {
         const double *s = scr + (long long)a * per;
-        const double *fv = s + 10, *alpha = fv + 2*Ka, *beta = alpha + 2*Ka, *rhop = beta + 3*Ka;
+        const double *fv = s + 10, *alpha = fv + 2*Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
         double radial = s[8];
         for (int k = 0; k < Kr; ++k) radial += dG[k] * rhop[k];
         double g0 = 0.0, g1 = 0.0, g2 = 0.0;
@@ -402,20 +441,20 @@ SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const
         if (i >= n) i = n - 1;
         const double u = t - (double)i, u2 = u * u;
         double *q = g + (long long)i * K * 4;
-        for (int k = 0; k < K; ++k, q += 4) {
+        for (int k = 0; k < K; ++k) {
             const double dv = wd[k] * invh;
-            SNNP_ADD(&q[0], wv[k]);
-            SNNP_ADD(&q[1], wv[k] * u + dv);
-            SNNP_ADD(&q[2], wv[k] * u2 + 2.0 * u * dv);
-            SNNP_ADD(&q[3], wv[k] * u2 * u + 3.0 * u2 * dv);
+            SNNP_ADD(&q[k], wv[k]);
+            SNNP_ADD(&q[K+k], wv[k] * u + dv);
+            SNNP_ADD(&q[2*K+k], wv[k] * u2 + 2.0 * u * dv);
+            SNNP_ADD(&q[3*K+k], wv[k] * u2 * u + 3.0 * u2 * dv);
         }
     } else {
         double *e = g + (long long)n * K * 4;
         const int left = t <= 0.0;
         const double dx = left ? x - m->blk_x0[b] : (t - (double)n) * m->blk_h[b];
         for (int k = 0; k < K; ++k) {
-            SNNP_ADD(&e[4*k + (left ? 0 : 2)], wv[k]);
-            SNNP_ADD(&e[4*k + (left ? 1 : 3)], wv[k] * dx + wd[k]);
+            SNNP_ADD(&e[(left ? 0 : 2*K) + k], wv[k]);
+            SNNP_ADD(&e[(left ? K : 3*K) + k], wv[k] * dx + wd[k]);
         }
     }
 }

@@ -143,7 +143,7 @@ def test_gpu_names_atoms_that_are_too_close(device):
 def test_kernel_source_is_complete():
     """The installed package carries the kernel sources, pasted into one CUDA text."""
     src = gpu.kernel_source()
-    assert "SNNP_FN double snnp_atom(" in src and "snnp_cells_visit(" in src
+    assert "double snnp_atom(" in src and "snnp_cells_visit(" in src
     assert "snnp_gpu_atoms(" in src
     assert '#include "' not in src
 

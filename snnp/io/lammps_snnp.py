@@ -42,7 +42,7 @@ from .atomic import atomic_write
 __all__ = ["write_kernel_tables", "read_kernel_tables", "FORMAT", "VERSION"]
 
 FORMAT = "snnp-lammps"
-VERSION = 1
+VERSION = 2      # 2: spline coefficients stored c0[K] c1[K] c2[K] c3[K] per interval
 ACTIVATIONS = ("tanh", "softplus", "silu", "linear")   # index = kernels.h SNNP_TANH...
 PER_LINE = 4
 
