@@ -38,8 +38,9 @@
 #define SNNP_ATOM_ATTR
 #endif
 #endif
-/* Vectorise a loop over filters whose iterations are independent (OpenMP builds only). */
-#if defined(_OPENMP) && !defined(__CUDACC__)
+/* Vectorise a loop over filters whose iterations are independent (OpenMP builds, or
+ * -fopenmp-simd with SNNP_OMP_SIMD as the LAMMPS plugin is built). */
+#if (defined(_OPENMP) || defined(SNNP_OMP_SIMD)) && !defined(__CUDACC__)
 #define SNNP_SIMD _Pragma("omp simd")
 #else
 #define SNNP_SIMD
