@@ -653,7 +653,7 @@ class SNNP(Model):
 
 #: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths).
 #: Radial filters cost one spline per pair, angular ones one per triplet, so the s-NNPs carry
-#: many more radial than angular filters: 12 + 4 costs 2.8x rung 0, 4 + 4 already 2.7x.
+#: more radial than angular filters (costs per MD step: docs/theory.md).
 LADDER = {
     "smeam": (SplineMEAM, 1, 1, None),
     "smeam_nn": (SplineMEAMNN, 1, 1, (8,)),
