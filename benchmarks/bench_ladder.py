@@ -65,21 +65,13 @@ def activate(model, seed=0):
 
 
 def time_model(model, atoms, steps, threads, repeats):
+    """us/atom/step with ``threads`` OpenMP threads (snnp.ladder.time_model: energy + forces,
+    atoms moving each step, Verlet-skin list reused, best of the repeats)."""
     snnp.set_num_threads(threads)
-    rng = np.random.default_rng(3)
-    kicks = 0.01 * rng.normal(size=(steps,) + atoms.positions.shape)
-    best = np.inf
-    for _ in range(repeats):
-        a = atoms.copy()
-        nl = snnp.NeighborList(model.cutoff, skin=1.0)
-        model.compute(a, ("energy", "forces"), nl)          # warm-up: first neighbour build
-        start = time.perf_counter()
-        for k in range(steps):
-            a.positions += kicks[k]
-            model.compute(a, ("energy", "forces"), nl)
-        best = min(best, (time.perf_counter() - start) / steps / len(a) * 1e6)
-    snnp.set_num_threads(0)
-    return best
+    try:
+        return snnp.ladder.time_model(model, atoms, steps=steps, repeats=repeats)
+    finally:
+        snnp.set_num_threads(0)
 
 
 def time_lammps(model, atoms, steps):
