@@ -251,6 +251,11 @@ def test_kernel_table_file_round_trip(tmp_path):
             assert np.any(np.array(rec["mlp_zero"]) != 0)
         else:
             assert rec["mlp_nlayers"] == [0]
+    text = path.read_text()
+    assert text.startswith("snnp-lammps 2\n")
+    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 2", "snnp-lammps 1", 1))
+    with pytest.raises(ValueError, match="version 1; this snnp reads 2"):
+        read_kernel_tables(tmp_path / "v1.snnp")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -283,12 +288,16 @@ def test_pair_coeff_errors(plugin, tmp_path):
     write_lammps_data(tmp_path / "a.data", lammps_geometry(atoms),
                       atom_types(atoms, ["Cu", "Ag"]), type_masses(["Cu", "Ag"]))
     (tmp_path / "bad.snnp").write_text("something else\n")
+    # a file from before the coefficient order changed (version 1) is refused, not misread
+    text = (tmp_path / "m.snnp").read_text()
+    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 2", "snnp-lammps 1", 1))
     base = ["units metal", "atom_style atomic", f'read_data "{tmp_path / "a.data"}"',
             "pair_style snnp"]
     for pre, extra, message in (
             ([], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Zr'], "Zr"),
             ([], [f'pair_coeff * * "{tmp_path / "bad.snnp"}" Cu Ag'], "snnp-lammps"),
             ([], [f'pair_coeff * * "{tmp_path / "missing.snnp"}" Cu Ag'], "cannot open"),
+            ([], [f'pair_coeff * * "{tmp_path / "v1.snnp"}" Cu Ag'], "version 1; this plugin reads 2"),
             (["newton off on"], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Ag', "run 0"],
              "newton pair on")):
         lmp = _new_lammps(plugin)
