@@ -125,12 +125,7 @@ class MLPEmbedding:
         out = np.zeros(len(x))
         for a, layers in enumerate(self.weights):
             rows = np.flatnonzero(species == a)
-            h = x[rows]
-            for l, (W, b) in enumerate(layers):
-                h = h @ W.T + b
-                if l + 1 < len(layers):
-                    h = activation_derivatives(self.activation, h)[0]
-            out[rows] = h[:, 0]
+            out[rows] = forward(layers, self.activation, x[rows])[0]
         return out
 
     def distil(self, G, species, target, max_iter=500):
@@ -190,6 +185,18 @@ class MLPEmbedding:
         weights = [[(layer["W"], layer["b"]) for layer in layers] for layers in d["weights"]]
         return cls(len(weights), d["n_inputs"], d["widths"], d["activation"], weights=weights,
                    mean=d["mean"], scale=d["scale"])
+
+
+def forward(layers, activation, x, xp=np):
+    """One species' network on rows x: outputs (n,) and the activation slopes of each hidden
+    layer (for a reverse sweep); ``xp``: NumPy or CuPy."""
+    slopes = []
+    for l, (W, b) in enumerate(layers):
+        x = x @ W.T + b
+        if l + 1 < len(layers):
+            x, slope, _ = activation_derivatives(activation, x, xp)
+            slopes.append(slope)
+    return x[:, 0], slopes
 
 
 def activation_derivatives(name, z, xp=np):

@@ -351,7 +351,7 @@ class Model:
                              f"has volume {volume:.3g} A^3")
         if device == "gpu":
             from .backends import gpu
-            out = gpu.compute(self, positions, cell, species, nl, "forces" in want, want_stress,
+            out = gpu.compute(self, positions, species, nl, "forces" in want, want_stress,
                               "stresses" in want)
         else:
             out = self.tables.compute(positions, species, nl.offsets, nl.neighbors,

@@ -140,17 +140,33 @@ SNNP_FN double snnp_mlp(const snnp_model *m, int s, const double *G, double *dG)
     return out - m->mlp_zero[s];
 }
 
+/* Where x falls in block b: the interval i in [0, n) with the local coordinate *u in [0, 1), or
+ * -1 left of the first knot (*u = t <= 0) or n right of the last (*u = t - n), t and u counted in
+ * knot spacings from the first knot and from the interval's start. */
+SNNP_FN int snnp_spline_locate(const snnp_model *m, int b, double x, double *u)
+{
+    const int n = m->blk_nint[b];
+    const double t = (x - m->blk_x0[b]) * m->blk_invh[b];
+    if (t > 0.0 && t < (double)n) {
+        int i = (int)t;
+        if (i >= n) i = n - 1;
+        *u = t - (double)i;
+        return i;
+    }
+    if (t <= 0.0) { *u = t; return -1; }
+    *u = t - (double)n;
+    return n;
+}
+
 /* Value and slope of the K splines of block b at x. */
 SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d)
 {
     const double invh = m->blk_invh[b];
     const int n = m->blk_nint[b];
     const double *c = m->coef + m->blk_off[b];
-    const double t = (x - m->blk_x0[b]) * invh;
-    if (t > 0.0 && t < (double)n) {
-        int i = (int)t;
-        if (i >= n) i = n - 1;
-        const double u = t - (double)i;
+    double u;
+    const int i = snnp_spline_locate(m, b, x, &u);
+    if (i >= 0 && i < n) {
         const double *q0 = c + (long long)i * K * 4, *q1 = q0 + K, *q2 = q1 + K, *q3 = q2 + K;
         SNNP_SIMD
         for (int k = 0; k < K; ++k) {
@@ -159,11 +175,11 @@ SNNP_FN void snnp_spline_eval(const snnp_model *m, int b, int K, double x, doubl
         }
     } else {
         const double *e = c + (long long)n * K * 4;     /* y_0[K] d_0[K] y_N[K] d_N[K] */
-        if (t <= 0.0) {
+        if (i < 0) {
             const double dx = x - m->blk_x0[b];
             for (int k = 0; k < K; ++k) { v[k] = e[k] + e[K+k] * dx; d[k] = e[K+k]; }
         } else {
-            const double dx = (t - (double)n) * m->blk_h[b];
+            const double dx = u * m->blk_h[b];
             for (int k = 0; k < K; ++k) { v[k] = e[2*K+k] + e[3*K+k] * dx; d[k] = e[3*K+k]; }
         }
     }
@@ -323,21 +339,18 @@ SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double
                 const double c = ua0*ub0 + ua1*ub1 + ua2*ub2;
                 /* g_k(c), g_k'(c) as in snnp_spline_eval, evaluated inside the filter loop */
                 const int gb = grow[iscr[2*b+1]];
-                const double invh = m->blk_invh[gb], t = (c - m->blk_x0[gb]) * invh;
+                const double invh = m->blk_invh[gb];
                 const int n = m->blk_nint[gb];
                 const double *q0, *q1, *q2, *q3;
                 double u;
-                if (t > 0.0 && t < (double)n) {
-                    int i = (int)t;
-                    if (i >= n) i = n - 1;
-                    u = t - (double)i;
-                    q0 = m->coef + m->blk_off[gb] + (long long)i * Ka * 4;
+                const int iv = snnp_spline_locate(m, gb, c, &u);
+                if (iv >= 0 && iv < n) {
+                    q0 = m->coef + m->blk_off[gb] + (long long)iv * Ka * 4;
                     q1 = q0 + Ka; q2 = q1 + Ka; q3 = q2 + Ka;
                 } else {                              /* outside the knots: linear */
                     const double *e = m->coef + m->blk_off[gb] + (long long)n * Ka * 4;
                     const double h = m->blk_h[gb];
-                    const int right = t > 0.0;
-                    u = right ? t - (double)n : t;
+                    const int right = iv == n;
                     for (int k = 0; k < Ka; ++k) {
                         lin0[k] = e[(right ? 2*Ka : 0) + k];
                         lin1[k] = e[(right ? 3*Ka : Ka) + k] * h;
@@ -356,7 +369,7 @@ SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double
                 }
             }
         }
-        for (int a = 0; a < nn; ++a) {                  /* S, T, B -> A, alpha, beta */
+        for (int a = 0; a < nn; ++a) {                  /* S, B -> A, alpha, beta */
             double *sa = scr + (long long)a * per;
             if (sa[9] == 0.0) continue;
             const double inva = sa[7], ua0 = sa[3], ua1 = sa[4], ua2 = sa[5];
@@ -436,11 +449,10 @@ SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const
     const double invh = m->blk_invh[b];
     const int n = m->blk_nint[b];
     double *g = grad + m->blk_off[b];
-    const double t = (x - m->blk_x0[b]) * invh;
-    if (t > 0.0 && t < (double)n) {
-        int i = (int)t;
-        if (i >= n) i = n - 1;
-        const double u = t - (double)i, u2 = u * u;
+    double u;
+    const int i = snnp_spline_locate(m, b, x, &u);
+    if (i >= 0 && i < n) {
+        const double u2 = u * u;
         double *q = g + (long long)i * K * 4;
         for (int k = 0; k < K; ++k) {
             const double dv = wd[k] * invh;
@@ -451,8 +463,8 @@ SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const
         }
     } else {
         double *e = g + (long long)n * K * 4;
-        const int left = t <= 0.0;
-        const double dx = left ? x - m->blk_x0[b] : (t - (double)n) * m->blk_h[b];
+        const int left = i < 0;
+        const double dx = left ? x - m->blk_x0[b] : u * m->blk_h[b];
         for (int k = 0; k < K; ++k) {
             SNNP_ADD(&e[(left ? 0 : 2*K) + k], wv[k]);
             SNNP_ADD(&e[(left ? K : 3*K) + k], wv[k] * dx + wd[k]);

@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from ..neighbors import NeighborList as _HostNeighborList, cell_list, check_geometry
+from ..neighbors import NeighborList as _HostNeighborList, cell_list
 
 __all__ = ["GPUUnavailable", "available", "kernel_source", "NeighborList", "compute",
            "SCRATCH_BYTES", "BLOCK"]
@@ -135,8 +135,8 @@ class NeighborList(_HostNeighborList):
     the displacement check on the device."""
 
     def update(self, positions, cell, pbc):
-        positions, cell, pbc = check_geometry(positions, cell, pbc)
-        self.d_positions = _cupy().asarray(np.ascontiguousarray(positions))
+        # uploaded before the base class validates them: bad positions raise there
+        self.d_positions = _cupy().asarray(np.ascontiguousarray(positions, dtype=np.float64))
         return super().update(positions, cell, pbc)
 
     def _moved2(self, positions, reference):
@@ -213,23 +213,17 @@ class DeviceModel:
     def _network(self, species, G, energies, dG):
         """Add each atom's MLP energy (minus its value at G = 0) and dE/dG, one species at a
         time, as matrix products over all its atoms."""
-        from ..embedding import activation_derivatives
+        from ..embedding import forward
         cp = self.cp
         for s, (layers, mean, isc, zero) in enumerate(self.mlp):
             rows = cp.nonzero(species == s)[0]
             if rows.size == 0:
                 continue
-            a = (G[rows] - mean) * isc
-            slopes = []
-            for l, (W, b) in enumerate(layers):
-                a = a @ W.T + b
-                if l + 1 < len(layers):
-                    a, slope, _ = activation_derivatives(self.activation, a, cp)
-                    slopes.append(slope)
+            out, slopes = forward(layers, self.activation, (G[rows] - mean) * isc, cp)
             back = layers[-1][0]
             for l in range(len(layers) - 2, -1, -1):
                 back = (back * slopes[l]) @ layers[l][0]
-            energies[rows] += a[:, 0] - zero
+            energies[rows] += out - zero
             dG[rows] += back * isc
 
     def compute(self, x, species, nl, forces=True, virial=True):
@@ -264,7 +258,7 @@ class DeviceModel:
         def sweep(mode, energies, gamma, want_G, want_f):
             for first in range(0, n, chunk):
                 count = min(chunk, n - first)
-                atoms((-(-count // BLOCK),), (BLOCK,), self.args + (
+                _launch(atoms, count, self.args + (
                     np.int32(first), np.int32(count), x, species, off, nbr, vec, np.int32(mode),
                     gamma, np.int32(max_nb), scratch, iscratch, energies, np.int32(want_G), G,
                     np.int32(want_f), F, np.int32(want_f and virial), W, rmin, jmin))
@@ -285,8 +279,7 @@ class DeviceModel:
                 "rmin_pair": (k, int(jmin[k])) if n else (-1, -1)}
 
 
-def compute(model, positions, cell, species, neighbors, want_forces, want_virial,
-            want_atom_virial):
+def compute(model, positions, species, neighbors, want_forces, want_virial, want_atom_virial):
     """The GPU counterpart of the CPU kernel call in ``Model.compute``: host arrays in and out,
     in the layout ``Tables.compute`` returns (energies, forces, virial, atom_virial, rmin)."""
     cp = _cupy()
