@@ -12,7 +12,7 @@ import numpy as np
 
 from .splines import Spline
 
-__all__ = ["FilterBank", "pair_keys"]
+__all__ = ["FilterBank", "pair_keys", "shortened"]
 
 
 def pair_keys(n):
@@ -35,6 +35,20 @@ def _sampled_spline(func, x0, x1, n, pinned):
     if pinned:
         y[-1], dN = 0.0, 0.0
     return Spline(x0, x1, y, d0, dN)
+
+
+def shortened(spline, end, taper=0.3):
+    """``spline`` on the same number of knots, ending (value and slope 0) at ``end``: its values
+    times a C1 taper over the last ``taper`` fraction of [x0, end].  An ``end`` at or beyond
+    the last knot returns a copy.  Used to give an angular filter a shorter reach
+    (``SNNP.from_spline_meam(angular_cutoff=...)``), which the kernels turn into skipped pairs."""
+    if end is None or end >= spline.x1:
+        return spline.copy()
+    if not spline.x0 < end:
+        raise ValueError(f"the new end {end} must exceed the spline's first knot ({spline.x0})")
+    width = taper * (end - spline.x0)
+    return _sampled_spline(lambda r: spline(r) * _taper(r, end, width), spline.x0, end,
+                           spline.n_knots, True)
 
 
 class FilterBank:

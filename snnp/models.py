@@ -16,7 +16,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from . import _kernels
 from .backends import check_device, new_neighbor_list
 from .embedding import MLPEmbedding
-from .filters import FilterBank, _sampled_spline, _taper, pair_keys
+from .filters import FilterBank, pair_keys, shortened
 from .neighbors import check_geometry
 from .splines import Spline
 
@@ -609,18 +609,6 @@ class SNNP(Model):
                                        n_knots_radial=old.n_knots)
             return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
 
-        def shortened(old):
-            """Rung 0's f on the same number of knots, ending (value and slope 0) at
-            angular_cutoff, with a C1 taper over the last 30% of its range."""
-            if angular_cutoff is None or angular_cutoff >= old.x1:
-                return old.copy()
-            if not old.x0 < angular_cutoff:
-                raise ValueError(f"angular_cutoff {angular_cutoff} must exceed the first knot "
-                                 f"of rung 0's f ({old.x0})")
-            width = 0.3 * (angular_cutoff - old.x0)
-            return _sampled_spline(lambda r: old(r) * _taper(r, angular_cutoff, width), old.x0,
-                                   angular_cutoff, old.n_knots, True)
-
         if data is not None and model.U is None:
             raise ValueError("distilling needs a rung-0 model with an embedding U")
         rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
@@ -630,7 +618,10 @@ class SNNP(Model):
                 raise ValueError("this rung-0 model has no angular filters to carry over")
             f = []
             for old in model.filters.f:
-                first = shortened(old[0])
+                if angular_cutoff is not None and not old[0].x0 < angular_cutoff:
+                    raise ValueError(f"angular_cutoff {angular_cutoff} must exceed the first knot "
+                                     f"of rung 0's f ({old[0].x0})")
+                first = shortened(old[0], angular_cutoff)
                 f.append([first] + added([first], n_angular, "f"))
             g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
