@@ -11,6 +11,9 @@ displacement field rdot_ij = lambda_j - lambda_i + mu_s r_ij.  Three kernel pass
 forward (E, F, virials), tangent (G_i and Gdot_i), and the parameter reverse pass; the
 embedding's part is one reverse sweep through the primal-plus-tangent network.
 """
+import functools
+import hashlib
+import json
 import time
 
 import numpy as np
@@ -32,20 +35,29 @@ class Loss:
           + w_stress * mean_s w_s |sigma_s - sigma_s*|^2 / 6         [GPa]^2
           + curvature * sum_splines integral s''(x)^2 dx
           + l2 * sum of squared network weights (not biases)
+          + prior * mean_atoms w_s (e_i - e_i^prior)^2                [eV]^2
+
+    The last term needs ``fit(..., prior=model)``: it pulls the per-atom energies e_i towards
+    those of a simpler fitted model (rung 0, say).  Total energies fix only the sums of e_i
+    over each structure; the prior picks, among the decompositions that fit about as well, the
+    one nearest the simpler model's, which is what a network falls back on away from its data.
 
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
     weights w_s.
     """
 
-    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7):
+    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7, prior=0.0):
         self.energy, self.forces, self.stress = float(energy), float(forces), float(stress)
-        self.curvature, self.l2 = float(curvature), float(l2)
-        if min(self.energy, self.forces, self.stress, self.curvature, self.l2) < 0:
+        self.curvature, self.l2, self.prior = float(curvature), float(l2), float(prior)
+        if min(self.energy, self.forces, self.stress, self.curvature, self.l2, self.prior) < 0:
             raise ValueError("loss weights must be >= 0")
 
     def to_dict(self):
-        return dict(energy=self.energy, forces=self.forces, stress=self.stress,
-                    curvature=self.curvature, l2=self.l2)
+        out = dict(energy=self.energy, forces=self.forces, stress=self.stress,
+                   curvature=self.curvature, l2=self.l2)
+        if self.prior:
+            out["prior"] = self.prior
+        return out
 
 
 class Batch:
@@ -83,6 +95,8 @@ class Batch:
         self.groups = [p["group"] for p in _parts]
         self.has_energy = np.isfinite(self.energy)
         self.has_stress = np.all(np.isfinite(self.stress), axis=1) & (self.volume > 1e-12)
+        self.prior_energies = (cat("prior_energies") if all("prior_energies" in p for p in _parts)
+                               else None)
         self.composition = np.zeros((self.n_structures, self.n_species))
         np.add.at(self.composition, (self.structure, self.species), 1.0)
 
@@ -120,13 +134,15 @@ def _search_vectors(atoms, cutoff):
     return _search(positions, cell, pbc, cutoff)
 
 
-def predict(model, batch):
-    """Energies (S,), forces (N, 3) and stresses (S, 6, eV/A^3; NaN without a cell volume)."""
+def predict(model, batch, atom_energies=False):
+    """Energies (S,), forces (N, 3) and stresses (S, 6, eV/A^3; NaN without a cell volume);
+    with ``atom_energies`` also the per-atom energies (N,), e0 included."""
     out = model.tables.compute(batch.positions, batch.species, batch.offsets, batch.neighbors,
                                batch.shifts, forces=True, virial=False,
                                atom_virial=bool(batch.has_stress.any()))
     model._check_distances(out)
-    energy = batch.per_structure(out["energies"] + model.e0[batch.species])
+    eps = out["energies"] + model.e0[batch.species]
+    energy = batch.per_structure(eps)
     stress = np.full((batch.n_structures, 6), np.nan)
     if batch.has_stress.any():
         W = np.zeros((batch.n_structures, 3, 3))
@@ -134,14 +150,17 @@ def predict(model, batch):
         W = 0.5 * (W + W.transpose(0, 2, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             stress = _voigt(W / batch.volume[:, None, None])
+    if atom_energies:
+        return energy, out["forces"], stress, eps
     return energy, out["forces"], stress
 
 
 def loss_and_gradient(model, batch, loss, gradient=True):
     """Loss value and its gradient with respect to ``model.get_params()``."""
-    energy, forces, stress = predict(model, batch)
+    energy, forces, stress, eps = predict(model, batch, atom_energies=True)
     w = batch.weight
     S = batch.n_structures
+    prior = loss.prior > 0 and batch.prior_energies is not None
 
     # residuals and the loss
     e_mask = batch.has_energy & (w > 0)
@@ -157,6 +176,10 @@ def loss_and_gradient(model, batch, loss, gradient=True):
     L = (loss.energy * np.sum(wE * rE ** 2) / nE
          + loss.forces * np.sum(wF[:, None] * rF ** 2) / (3 * nF)
          + loss.stress * np.sum(wS[:, None] * rS ** 2) / (6 * nS))
+    if prior:
+        rP, wP = eps - batch.prior_energies, w[batch.structure]
+        nP = max(wP.sum(), 1e-300)
+        L += loss.prior * np.sum(wP * rP ** 2) / nP
     params = model.get_params()
     L += _regularisation(model, loss, params, gradient=False)
     if not gradient:
@@ -175,6 +198,8 @@ def loss_and_gradient(model, batch, loss, gradient=True):
         mu = np.where(s_mask[:, None, None], M / batch.volume[:, None, None], 0.0)
     field = (lam, mu, batch.structure)
     kappa_atoms = kappa[batch.structure]
+    if prior:                                    # d(prior term)/d e_i, per atom
+        kappa_atoms = kappa_atoms + 2 * loss.prior * wP * rP / nP
 
     T = model.tables
     K = model.filters.n_filters
@@ -184,7 +209,7 @@ def loss_and_gradient(model, batch, loss, gradient=True):
 
     grad = np.zeros_like(params)
     layout = dict((g, sl) for g, sl in model.param_layout() if g in ("e0", "mlp"))
-    grad[layout["e0"]] = kappa @ batch.composition
+    grad[layout["e0"]] = np.bincount(batch.species, weights=kappa_atoms, minlength=model.n_species)
     gamma, Gbar = np.zeros_like(G), np.zeros_like(G)
     spline_grads = {}
     if model.U is not None:
@@ -387,10 +412,29 @@ def preconditioner(model, batch, loss, free, probes=8, eps=1e-4, seed=0):
     return scale
 
 
+def _one_blas_thread(func):
+    """Run ``func`` with NumPy's BLAS limited to one thread.
+
+    A fit alternates the compiled kernels (OpenMP threads) with the network's NumPy matrix
+    products (BLAS threads).  Each pool keeps its threads spinning for a while after its work
+    ends, so on a machine with as many cores as threads the two pools fight over the cores: on
+    2 cores a Si loss gradient took 1.6x longer with BLAS threads than without.  The network's
+    matrices (atoms x 16 or 32) are too small to gain from BLAS threads anyway.
+    ``threadpoolctl`` finds the BLAS NumPy loaded (OpenBLAS, MKL, BLIS) and restores it after.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+    return wrapper
+
+
+@_one_blas_thread
 def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
-        log=True):
+        prior=None, log=True):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -401,7 +445,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     ``Model.PARAM_GROUPS``).  ``patience``: stop after that many checkpoints without a better
     validation loss (the best model is kept).  ``checkpoint``: path of a resumable checkpoint,
     written atomically.  ``initialise``: set e0 by least squares on composition and freeze the
-    embedding's input statistics first.  Deterministic for a given seed and thread count.
+    embedding's input statistics first.  ``prior``: a fitted model whose per-atom energies on
+    the training structures the ``Loss(prior=...)`` term pulls towards (rung 0 for a climb).
+    Deterministic for a given seed and thread count.
     """
     from .data import Dataset
     loss = loss or Loss()
@@ -417,7 +463,12 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     say = (print if log is True else log) if log else (lambda *a, **k: None)
+    if loss.prior > 0 and prior is None:
+        raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
+                         "energies it pulls towards")
     train_batch = Batch(train.structures, model)
+    if prior is not None and loss.prior > 0:
+        _attach_prior(train_batch, train.structures, prior)
     val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
     config = {"optimizer": optimizer, "max_iter": max_iter, "epochs": epochs,
               "batch_size": batch_size, "learning_rate": learning_rate, "freeze": sorted(freeze),
@@ -425,6 +476,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
               "precondition": bool(precondition),
               "train_sha256": train.sha256(),
               "validation_sha256": validation.sha256() if val_batch else None}
+    if train_batch.prior_energies is not None:
+        config["prior_sha256"] = hashlib.sha256(
+            json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()
     state = _load_checkpoint(checkpoint, config, model)
     if state is None:
         if initialise:
@@ -512,6 +566,13 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     return model
 
 
+def _attach_prior(batch, structures, prior):
+    """Store the prior model's per-atom energies (e0 included) with each structure of batch."""
+    for part, st in zip(batch.parts, structures):
+        part["prior_energies"] = prior.compute(st.atoms, ("energies",))["energies"]
+    batch.prior_energies = np.concatenate([p["prior_energies"] for p in batch.parts])
+
+
 def _save_checkpoint(path, config, state):
     import json
     from .io.atomic import atomic_write
@@ -568,6 +629,7 @@ def share_filters(source, target):
     return target
 
 
+@_one_blas_thread
 def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=100, log=True):
     """Fit one filter bank jointly to several systems, one model (embedding, pair term, e0)
     per system; the joint loss is the sum of the systems' losses.  Returns the models, whose

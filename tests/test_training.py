@@ -254,6 +254,47 @@ def test_climbing_with_a_shorter_angular_cutoff_ends_every_angular_filter_there(
         snnp.SNNP.from_spline_meam(rung0, 3, 3, (8,), angular_cutoff=1.0)
 
 
+def test_a_fit_runs_numpy_blas_on_one_thread_and_restores_it():
+    """NumPy's BLAS threads would fight the kernels' OpenMP threads for the cores."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = lambda: [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                    if p["user_api"] == "blas"]
+    before = blas()
+    assert before, "NumPy's BLAS is not visible to threadpoolctl"
+    seen = []
+    data, _ = teacher_data(2)
+    student().fit(data, max_iter=2, checkpoint_every=1, log=lambda *a, **k: seen.append(blas()))
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas() == before
+
+
+def test_prior_pulls_atom_energies_towards_rung_0(tmp_path):
+    """Loss(prior=...) with fit(prior=rung0): the fitted network's per-atom energies stay
+    nearer rung 0's than without it; a checkpoint of a fit with another prior is refused."""
+    data, _ = teacher_data(4)
+    rung0 = snnp.presets(["Cu"], cutoff=4.6, r_min=1.7)["smeam"]
+    rung0.fit(data, max_iter=30, log=False)
+    spread = {}
+    for weight in (0.0, 1.0):
+        model = snnp.SNNP.from_spline_meam(rung0, 2, 2, (8,), data=data)
+        model.fit(data, loss=snnp.Loss(forces=0.01, prior=weight), prior=rung0, max_iter=40,
+                  log=False)
+        d = np.concatenate([model.compute(s.atoms, ("energies",))["energies"]
+                            - rung0.compute(s.atoms, ("energies",))["energies"] for s in data])
+        spread[weight] = np.sqrt(np.mean((d - d.mean()) ** 2))
+    assert spread[1.0] < 0.5 * spread[0.0]
+    ck = tmp_path / "ck.json"
+    fresh = lambda: snnp.SNNP.from_spline_meam(rung0, 2, 2, (8,), data=data)
+    fresh().fit(data, loss=snnp.Loss(prior=1.0), prior=rung0, max_iter=2, checkpoint=ck, log=False)
+    other = rung0.copy()
+    other.e0 = other.e0 + 0.1
+    with pytest.raises(ValueError, match="different fit"):
+        fresh().fit(data, loss=snnp.Loss(prior=1.0), prior=other, max_iter=2, checkpoint=ck,
+                    log=False)
+    with pytest.raises(ValueError, match="prior=model"):
+        student().fit(data, loss=snnp.Loss(prior=1.0), log=False)
+
+
 def test_bad_training_input_gets_clear_errors():
     data, _ = teacher_data(2)
     with pytest.raises(ValueError, match="training set is empty"):

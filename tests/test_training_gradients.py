@@ -60,6 +60,38 @@ def test_loss_gradient_equals_finite_differences(name):
     assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
 
 
+def _finite_difference_gradient(model, batch, loss, h=1e-6):
+    p0 = model.get_params()
+    fd = np.zeros_like(p0)
+    for i in range(len(p0)):
+        for sign in (1, -1):
+            p = p0.copy()
+            p[i] += sign * h
+            model.set_params(p)
+            fd[i] += sign * loss_and_gradient(model, batch, loss, gradient=False)[0] / (2 * h)
+    model.set_params(p0)
+    return fd
+
+
+@pytest.mark.parametrize("name", ["smeam_2", "smeam_nn_2", "snnp_1", "snnp_2"])
+def test_prior_term_gradient_equals_finite_differences(name):
+    """Loss(prior=...) with every other term on: the per-atom pull towards a prior model's
+    energies enters the gradient through per-atom kappa and e0."""
+    from snnp.training import _attach_prior
+    model = MODELS[name]()
+    structures = _data(model.species)
+    batch = Batch(structures, model)
+    _attach_prior(batch, structures, random_spline_meam(model.species, seed=11))
+    loss = Loss(energy=1.0, forces=0.3, stress=0.5, curvature=1e-3, l2=1e-3, prior=0.7)
+    value, grad = loss_and_gradient(model, batch, loss)
+    without = loss_and_gradient(model, batch, Loss(energy=1.0, forces=0.3, stress=0.5,
+                                                   curvature=1e-3, l2=1e-3))
+    assert value > without[0]
+    assert np.abs(grad - without[1]).max() > 1e-3 * np.abs(grad).max()
+    fd = _finite_difference_gradient(model, batch, loss)
+    assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
+
+
 def test_force_part_equals_parameter_gradient_of_displaced_energies():
     """DESIGN's independent cross-check: with only a force term, dL/dtheta equals
     [grad_theta E(x + h lam) - grad_theta E(x - h lam)] / 2h, with lam = -dL/dF."""
