@@ -475,10 +475,19 @@ SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const
 /* Training gradient of atom i's share of J = kappa E + D E (docs/theory.md) with respect to the
  * spline data of the pair term and the filters, for given gamma = deps/dG_i and
  * Gbar = kappa gamma + H Gdot_i (from the embedding).  Adds into grad (laid out like coef).
- * Scratch per neighbour: d[3] u[3] r rdot[3] par f[Ka] fp[Ka] wv[Ka] wd[Ka]. */
+ *
+ * For the angular filters, A_k = sum_{b<a} f_a f_b g, and its rate along the field is
+ * Adot_k = sum (f'_a p_a f_b + f_a f'_b p_b) g + f_a f_b g' cdot, with p_a = u_a . rdot_a.
+ * Per slot a and filter k, with h = f' p, F = Gbar_k f + gamma_k h and gf = gamma_k f:
+ *   g_k's value weight  Gbar_k f_a f_b + gamma_k (h_a f_b + f_a h_b) = F_a f_b + gf_a h_b,
+ *   g_k's slope weight  gamma_k f_a f_b cdot,
+ * and f_k at r_a takes value weight P_a + gamma_k Q_a and slope weight gamma_k p_a S_a with
+ *   P_a = sum_b F_b g,   Q_a = sum_b f_b g' cdot,   S_a = sum_b f_b g,
+ * accumulated over the triplet loop and scattered once per slot afterwards.
+ * Scratch per neighbour: d[3] u[3] r invr rd[3] p | f h F gf P Q S (each [Ka]). */
 SNNP_FN int snnp_grad_scratch_per_neighbor(const snnp_model *m)
 {
-    return 11 + 4 * m->K_a;
+    return 12 + 7 * m->K_a;
 }
 
 SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, const int *species,
@@ -490,7 +499,8 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
     const int si = species[i];
     const double rc2 = m->cutoff * m->cutoff;
     const int per = snnp_grad_scratch_per_neighbor(m);
-    double v[64], dv[64], wv[64], wd[64];
+    const double *gA = gamma + Kr, *GA = Gbar + Kr;
+    double wv[64], wd[64];
     int nn = 0;
     for (int a = 0; a < nlisted; ++a) {
         const int j = nbr[a];
@@ -498,14 +508,14 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
         if (shift) { d[0] += shift[3*a]; d[1] += shift[3*a+1]; d[2] += shift[3*a+2]; }
         const double r2 = d[0]*d[0] + d[1]*d[1] + d[2]*d[2];
         if (r2 >= rc2) continue;
-        const double r = sqrt(r2);
+        const double r = sqrt(r2), invr = 1.0 / r;
         const int sj = species[j];
         double *s = scr + (long long)nn * per;
-        for (int q = 0; q < 3; ++q) { s[q] = d[q]; s[3+q] = d[q] / r; }
-        s[6] = r;
-        snnp_bond_rate(fld, i, j, d, s + 7);
-        const double par = s[7]*s[3] + s[8]*s[4] + s[9]*s[5];
-        s[10] = par;
+        for (int q = 0; q < 3; ++q) { s[q] = d[q]; s[3+q] = d[q] * invr; }
+        s[6] = r; s[7] = invr;
+        snnp_bond_rate(fld, i, j, d, s + 8);
+        const double par = s[8]*s[3] + s[9]*s[4] + s[10]*s[5];
+        s[11] = par;
         iscr[2*nn] = j; iscr[2*nn+1] = sj;
         const int pb = m->phi_blk[si*ns + sj];
         if (pb >= 0) {        /* half of the pair term: kappa phi/2 + phi'/2 rdot_par */
@@ -517,48 +527,81 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
             snnp_spline_grad(m, m->rho_blk[sj], Kr, r, wv, wd, grad);
         }
         if (Ka > 0) {
-            double *fv = s + 11, *fp = fv + Ka, *w1 = fp + Ka, *w2 = w1 + Ka;
-            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, fp);
-            for (int k = 0; k < Ka; ++k) { w1[k] = 0.0; w2[k] = 0.0; }
+            double *fv = s + 12, *h = fv + Ka, *F = h + Ka, *gf = F + Ka, *acc = gf + Ka;
+            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, h);
+            for (int k = 0; k < Ka; ++k) {
+                h[k] *= par;
+                F[k] = GA[k] * fv[k] + gA[k] * h[k];
+                gf[k] = gA[k] * fv[k];
+            }
+            for (int k = 0; k < 3 * Ka; ++k) acc[k] = 0.0;      /* P, Q, S */
         }
         ++nn;
     }
     if (Ka == 0) return;
-    /* triplets: A_k = f f g;  Adot_k = f' par_a f g + f f' par_b g + f f g' cdot */
     for (int a = 1; a < nn; ++a) {
         double *sa = scr + (long long)a * per;
-        const double *ua = sa + 3, *rda = sa + 7;
-        const double *fa = sa + 11, *fpa = fa + Ka;
-        double *wva = sa + 11 + 2*Ka, *wda = wva + Ka;
+        const double ua0 = sa[3], ua1 = sa[4], ua2 = sa[5];
+        const double *fa = sa + 12, *Fa = fa + 2*Ka, *gfa = Fa + Ka;
+        double *Pa = sa + 12 + 4*Ka, *Qa = Pa + Ka, *Sa = Qa + Ka;
+        const double ia = sa[7], pa = sa[11];
+        const double ra0 = sa[8], ra1 = sa[9], ra2 = sa[10];
         const int *grow = m->g_blk + iscr[2*a+1] * ns;
         for (int b = 0; b < a; ++b) {
             double *sb = scr + (long long)b * per;
-            const double *ub = sb + 3, *rdb = sb + 7;
-            const double *fb = sb + 11, *fpb = fb + Ka;
-            double *wvb = sb + 11 + 2*Ka, *wdb = wvb + Ka;
-            const double c = ua[0]*ub[0] + ua[1]*ub[1] + ua[2]*ub[2];
-            const double cdot = ((ub[0] - c*ua[0])*rda[0] + (ub[1] - c*ua[1])*rda[1] + (ub[2] - c*ua[2])*rda[2]) / sa[6]
-                              + ((ua[0] - c*ub[0])*rdb[0] + (ua[1] - c*ub[1])*rdb[1] + (ua[2] - c*ub[2])*rdb[2]) / sb[6];
+            const double ub0 = sb[3], ub1 = sb[4], ub2 = sb[5];
+            const double *fb = sb + 12, *hb = fb + Ka, *Fb = hb + Ka;
+            double *Pb = sb + 12 + 4*Ka, *Qb = Pb + Ka, *Sb = Qb + Ka;
+            const double c = ua0*ub0 + ua1*ub1 + ua2*ub2;
+            const double cdot = (ub0*ra0 + ub1*ra1 + ub2*ra2 - c * pa) * ia
+                              + (ua0*sb[8] + ua1*sb[9] + ua2*sb[10] - c * sb[11]) * sb[7];
             const int gb = grow[iscr[2*b+1]];
-            snnp_spline_eval(m, gb, Ka, c, v, dv);
-            for (int k = 0; k < Ka; ++k) {
-                const double Gb = Gbar[Kr + k], ga = gamma[Kr + k];
-                const double ff = fa[k] * fb[k];
-                /* g_k: value weight and slope weight */
-                wv[k] = Gb * ff + ga * (fpa[k] * sa[10] * fb[k] + fa[k] * fpb[k] * sb[10]);
-                wd[k] = ga * ff * cdot;
-                /* f_k(a): value weight and slope weight; symmetric for b */
-                wva[k] += Gb * fb[k] * v[k] + ga * (fpb[k] * sb[10] * v[k] + fb[k] * dv[k] * cdot);
-                wda[k] += ga * sa[10] * fb[k] * v[k];
-                wvb[k] += Gb * fa[k] * v[k] + ga * (fpa[k] * sa[10] * v[k] + fa[k] * dv[k] * cdot);
-                wdb[k] += ga * sb[10] * fa[k] * v[k];
+            const double invh = m->blk_invh[gb];
+            const int n = m->blk_nint[gb];
+            double u;
+            const int iv = snnp_spline_locate(m, gb, c, &u);
+            if (iv >= 0 && iv < n) {
+                const double *q0 = m->coef + m->blk_off[gb] + (long long)iv * Ka * 4;
+                const double *q1 = q0 + Ka, *q2 = q1 + Ka, *q3 = q2 + Ka;
+                double *G0 = grad + m->blk_off[gb] + (long long)iv * Ka * 4;
+                double *G1 = G0 + Ka, *G2 = G1 + Ka, *G3 = G2 + Ka;
+                const double u2 = u * u, u3 = u2 * u;
+                SNNP_SIMD
+                for (int k = 0; k < Ka; ++k) {   /* lanes independent: same sums as scalar */
+                    const double gv = q0[k] + u * (q1[k] + u * (q2[k] + u * q3[k]));
+                    const double gd = (q1[k] + u * (2.0 * q2[k] + 3.0 * u * q3[k])) * invh;
+                    const double v = Fa[k] * fb[k] + gfa[k] * hb[k];      /* g's value weight */
+                    const double sl = gfa[k] * fb[k] * cdot * invh;      /* slope weight / h */
+                    G0[k] += v;
+                    G1[k] += v * u + sl;
+                    G2[k] += v * u2 + 2.0 * u * sl;
+                    G3[k] += v * u3 + 3.0 * u2 * sl;
+                    const double gdc = gd * cdot;
+                    Pa[k] += Fb[k] * gv; Qa[k] += fb[k] * gdc; Sa[k] += fb[k] * gv;
+                    Pb[k] += Fa[k] * gv; Qb[k] += fa[k] * gdc; Sb[k] += fa[k] * gv;
+                }
+            } else {                             /* outside the knots: linear, rare */
+                double gv[64], gd[64];
+                snnp_spline_eval(m, gb, Ka, c, gv, gd);
+                for (int k = 0; k < Ka; ++k) {
+                    wv[k] = Fa[k] * fb[k] + gfa[k] * hb[k];
+                    wd[k] = gfa[k] * fb[k] * cdot;
+                    const double gdc = gd[k] * cdot;
+                    Pa[k] += Fb[k] * gv[k]; Qa[k] += fb[k] * gdc; Sa[k] += fb[k] * gv[k];
+                    Pb[k] += Fa[k] * gv[k]; Qb[k] += fa[k] * gdc; Sb[k] += fa[k] * gv[k];
+                }
+                snnp_spline_grad(m, gb, Ka, c, wv, wd, grad);
             }
-            snnp_spline_grad(m, gb, Ka, c, wv, wd, grad);
         }
     }
     for (int a = 0; a < nn; ++a) {
-        double *sa = scr + (long long)a * per;
-        snnp_spline_grad(m, m->f_blk[iscr[2*a+1]], Ka, sa[6], sa + 11 + 2*Ka, sa + 11 + 3*Ka, grad);
+        const double *sa = scr + (long long)a * per;
+        const double *P = sa + 12 + 4*Ka, *Q = P + Ka, *S = Q + Ka;
+        for (int k = 0; k < Ka; ++k) {
+            wv[k] = P[k] + gA[k] * Q[k];
+            wd[k] = gA[k] * sa[11] * S[k];
+        }
+        snnp_spline_grad(m, m->f_blk[iscr[2*a+1]], Ka, sa[6], wv, wd, grad);
     }
 }
 
