@@ -36,6 +36,8 @@ def main():
                    help="iterations for rung 0; the others scale it (snnp.ladder.EFFORT)")
     p.add_argument("--iterations", nargs="+", default=[], metavar="PRESET=N",
                    help="iterations for a preset instead of max_iter x EFFORT")
+    p.add_argument("--prior", nargs="+", default=[], metavar="EL=W",
+                   help="Loss(prior=W) for an element's climbed presets (towards its rung 0)")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
@@ -59,7 +61,9 @@ def main():
                                 iterations_override={k: int(v) for k, v in
                                                      (s.split("=") for s in args.iterations)},
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
-                                references=REFERENCE[el])
+                                references=REFERENCE[el],
+                                prior=dict((k, float(v)) for k, v in
+                                           (x.split("=") for x in args.prior)).get(el, 0.0))
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
         ladder_dir = os.path.join(HERE, "ladders", el)
         os.makedirs(ladder_dir, exist_ok=True)
@@ -82,7 +86,9 @@ def main():
             with open(path) as fh:
                 saved = json.load(fh)
             snnp.ladder.write_outputs(saved["rows"], os.path.dirname(path), saved["meta"],
-                                      references=REFERENCE[el])
+                                      references=REFERENCE[el],
+                                prior=dict((k, float(v)) for k, v in
+                                           (x.split("=") for x in args.prior)).get(el, 0.0))
         _write_readme(table)
         return
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
@@ -135,8 +141,8 @@ def _load_table():
 def _write_readme(table):
     lines = [MARK_BEGIN, "",
              "| model | filters | MLP | params | E RMSE (meV/atom) | F RMSE (eV/Å) | σ RMSE (GPa) "
-             "| cost (µs/atom/step) | cost × rung 0 | fit (min) | qSNAP-level? |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| cost (µs/atom/step) | cost × rung 0 | fit (min) | iterations | qSNAP-level? |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         e, f = REFERENCE[r["element"]]["qSNAP"]
         ok = r["energy_rmse_meV_per_atom"] <= e and r["force_rmse_eV_per_A"] <= f
@@ -144,7 +150,9 @@ def _write_readme(table):
             f"| `{r['element']}/{r['preset']}` | {r['filters']} | {r['mlp']} | {r['n_params']} "
             f"| {r['energy_rmse_meV_per_atom']:.2f} | {r['force_rmse_eV_per_A']:.3f} "
             f"| {r['stress_rmse_GPa']:.2f} | {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
-            f"| {r['fit_seconds'] / 60:.1f} | {'yes' if ok else 'no'} |")
+            f"| {r['fit_seconds'] / 60:.1f} | {r['iterations']}"
+            f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''} "
+            f"| {'yes' if ok else 'no'} |")
     lines += ["", "qSNAP-level: test errors at or below Zuo's qSNAP on both energy and forces.  "
               "Published test errors, energy meV/atom / force eV/Å: "
               + "; ".join(f"{el}: " + ", ".join(f"{m} {e:g} / {f:g}" for m, (e, f) in ref.items())

@@ -69,6 +69,8 @@ def _need_labels(data, what):
 
 def cmd_ladder(args):
     from .ladder import markdown_table, scan
+    if not args.prior >= 0:
+        raise CLIError(f"--prior must be >= 0, got {args.prior}")
     train = load_data(args.data, "training")
     if args.test:
         test = load_data(args.test, "test")
@@ -82,6 +84,7 @@ def cmd_ladder(args):
     rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
                 cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
+                prior=args.prior,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=None if args.quiet else print)
     print()
@@ -206,6 +209,9 @@ def build_parser():
     lad.add_argument("--r-min", type=float, default=1.5)
     lad.add_argument("--angular-cutoff", type=float, default=None,
                      help="end the s-NNPs' angular filters here (cheaper; default: --cutoff)")
+    lad.add_argument("--prior", type=float, default=0.0,
+                     help="weight pulling the climbed presets' per-atom energies towards the "
+                          "fitted rung 0's (Loss(prior=...); default 0: off)")
     lad.add_argument("--out", default="ladder-out")
     lad.add_argument("--seed", type=int, default=0)
     lad.add_argument("--quiet", action="store_true")

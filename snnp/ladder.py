@@ -57,7 +57,8 @@ EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
-         checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None):
+         checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
+         prior=0.0):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -71,6 +72,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
     ``angular_cutoff``: the s-NNPs' angular filters end there (``presets``), which makes them
     cheaper; rungs 0 and 1 keep f over the whole cutoff.
+    ``prior``: when climbing, the climbed presets fit with ``Loss(prior=prior)`` towards the
+    fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     """
     from .models import SNNP, SplineMEAMNN
     from .training import Loss
@@ -80,6 +83,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         raise ValueError(f"unknown presets {unknown}; known: {list(LADDER)}")
     if len(train) == 0 or len(test) == 0:
         raise ValueError("the ladder needs a non-empty training and test set")
+    if not prior >= 0:
+        raise ValueError(f"the prior weight must be >= 0, got {prior}")
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
@@ -111,8 +116,12 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             start_from = ", climbing from the fitted smeam"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
+        fit_loss, fit_prior = loss, None
+        if start_from and prior > 0:
+            fit_loss = Loss(**{**loss.to_dict(), "prior": prior})
+            fit_prior = fitted["smeam"]
         fit_start = time.perf_counter()
-        model.fit(fit_set, val_set, loss=loss, max_iter=iterations[name], seed=seed,
+        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
         # the fit's own clock runs across resumes; add the climb's distillation
@@ -128,7 +137,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
             "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
             "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-            "iterations": iterations[name], "fit_seconds": fit_s,
+            "iterations": iterations[name], "fit_seconds": fit_s, "prior": fit_loss.prior,
             "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
                            "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
                        for g, v in err.get("groups", {}).items()},
@@ -147,7 +156,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                                        "train_structures": len(train), "test_structures": len(test),
                                        "timing_atoms": len(timing), "cutoff": cutoff,
                                        "iterations": iterations, "climb": climb,
-                                       "loss": loss.to_dict()},
+                                       "loss": loss.to_dict(), "prior": prior},
                       references=references)
     return rows
 

@@ -80,7 +80,22 @@ def test_ladder_scan_climbs_from_rung_0_and_resumes(tmp_path):
     assert rows_scratch[2]["energy_rmse_meV_per_atom"] != rows[2]["energy_rmse_meV_per_atom"]
 
 
+def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_path):
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    kw = dict(presets=["smeam", "snnp_small"], cutoff=4.5, max_iter=12, timing_atoms=200,
+              log=None)
+    rows = snnp.ladder.scan(train, test, out=tmp_path / "p", prior=0.5, **kw)
+    assert [r["prior"] for r in rows] == [0.0, 0.5]          # rung 0 has nothing to lean on
+    model = snnp.load(tmp_path / "p" / "snnp_small.json")
+    assert model.provenance["fit"]["loss"]["prior"] == 0.5
+    plain = snnp.ladder.scan(train, test, out=tmp_path / "q", **kw)
+    assert plain[0]["energy_rmse_meV_per_atom"] == rows[0]["energy_rmse_meV_per_atom"]
+    assert plain[1]["energy_rmse_meV_per_atom"] != rows[1]["energy_rmse_meV_per_atom"]
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
     (["eval", "missing.json", "--data", "emt-cu"], "model file 'missing.json' does not exist"),
     (["eval", "snnp_small", "--data", "emt-cu"], "is a preset name"),
     (["fit", "nonsense", "--data", "emt-cu", "--out", "x.json"], "neither a preset"),
