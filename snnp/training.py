@@ -387,24 +387,22 @@ class _Objective:
         return value, grad[self.free]
 
 
-def preconditioner(model, batch, loss, free, probes=8, eps=1e-4, seed=0):
+def preconditioner(objective, x0, splines, probes=8, eps=1e-4, seed=0):
     """Diagonal scaling for L-BFGS from a Hutchinson estimate of the Hessian diagonal.
 
-    Spline parameters feed many bonds each and live on scales unrelated to the network's, so
-    the loss is badly conditioned in them; each is scaled by 1/sqrt|H_ii| (normalised to the
-    median).  Network weights keep unit scale: with a zero output layer their curvature starts
-    at zero and the estimate would blow them up.  Returns scales for the free parameters."""
-    objective = _Objective(model, batch, loss, free)
-    x0 = model.get_params()[free]
+    ``objective(x) -> (value, gradient)``; ``splines`` marks the entries of x that are spline
+    parameters.  Spline parameters feed many bonds each and live on scales unrelated to the
+    network's, so the loss is badly conditioned in them; each is scaled by 1/sqrt|H_ii|
+    (normalised to the median).  Network weights keep unit scale: with a zero output layer
+    their curvature starts at zero and the estimate would blow them up.  The caller restores
+    its parameters to x0 afterwards.  Returns scales for x."""
     rng = np.random.default_rng(seed)
     acc = np.zeros_like(x0)
     for _ in range(probes):
         z = rng.choice([-1.0, 1.0], size=x0.size)
         acc += z * (objective(x0 + eps * z)[1] - objective(x0 - eps * z)[1]) / (2 * eps)
-    model.set_params(objective.params(x0))
     diag = np.abs(acc / probes)
     scale = np.ones_like(x0)
-    splines = ~model.param_groups()["mlp"][free]
     if splines.any():
         d = diag[splines]
         d = np.maximum(d, 1e-8 * max(d.max(), 1e-300))
@@ -521,8 +519,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer == "lbfgs":
         from scipy.optimize import minimize
         if state.get("scale") is None:
-            state["scale"] = (preconditioner(model, train_batch, loss, free, seed=seed).tolist()
+            x0 = model.get_params()[free]
+            state["scale"] = (preconditioner(objective, x0, ~masks["mlp"][free], seed=seed).tolist()
                               if precondition else np.ones(free.sum()).tolist())
+            model.set_params(objective.params(x0))
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
@@ -630,11 +630,13 @@ def share_filters(source, target):
 
 
 @_one_blas_thread
-def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=100, log=True):
+def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=100,
+               precondition=True, seed=0, log=True):
     """Fit one filter bank jointly to several systems, one model (embedding, pair term, e0)
     per system; the joint loss is the sum of the systems' losses.  Returns the models, whose
     banks are then identical.  A new system reuses the bank with ``share_filters`` and
-    ``fit(..., freeze=("radial", "angular"))``."""
+    ``fit(..., freeze=("radial", "angular"))``.  L-BFGS runs in the same diagonally scaled
+    coordinates as ``fit`` (``preconditioner``, over the joint parameters)."""
     from scipy.optimize import minimize
     loss = loss or Loss()
     if len(models) != len(datasets) or not models:
@@ -680,12 +682,19 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
 
     x = np.concatenate([models[0].get_params()[shared_mask]] +
                        [m.get_params()[mask] for m, mask in zip(models, own)])
+    D = np.ones_like(x)
+    if precondition:
+        splines = np.concatenate([np.ones(n_shared, bool)] +
+                                 [~m.param_groups()["mlp"][mask] for m, mask in zip(models, own)])
+        D = preconditioner(objective, x, splines, seed=seed)
     step = 0
     while step < max_iter:
         chunk = min(checkpoint_every, max_iter - step)
-        res = minimize(objective, x, jac=True, method="L-BFGS-B",
+        x0 = x
+        scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
+        res = minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
                        options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
-        x, step = res.x, step + chunk
+        x, step = x0 + D * res.x, step + chunk
         for m, p in zip(models, unpack(x)):
             m.set_params(p)
         say(f"shared fit iter {step:5d}  loss {res.fun:.4g}  " + "  ".join(

@@ -336,8 +336,18 @@ def test_shared_filter_bank_across_systems_then_frozen_for_a_new_one():
                   for s in teacher_data(4, seed=2)[0]])
     for s in ag:
         s.atoms.set_chemical_symbols(["Ag"] * len(s.atoms))
-    models = [snnp.presets([el], cutoff=4.6, r_min=1.7)["snnp_small"] for el in ("Cu", "Ag")]
-    fit_shared(models, [cu, ag], max_iter=20, log=False)
+    from snnp.training import Batch, loss_and_gradient
+    joint = lambda ms: sum(loss_and_gradient(m, Batch(d.structures, m), snnp.Loss(), gradient=False)[0]
+                           for m, d in zip(ms, (cu, ag)))
+    ends = {}
+    for precondition in (False, True):
+        models = [snnp.presets([el], cutoff=4.6, r_min=1.7)["snnp_small"] for el in ("Cu", "Ag")]
+        fit_shared(models, [cu, ag], max_iter=1, log=False, precondition=precondition)
+        start = joint(models)                       # e0 and input statistics initialised
+        fit_shared(models, [cu, ag], max_iter=20, log=False, precondition=precondition)
+        ends[precondition] = joint(models)
+        assert ends[precondition] < 0.5 * start
+    assert ends[True] != ends[False]
     masks = models[0].param_groups()
     bank = masks["radial"] | masks["angular"]
     np.testing.assert_array_equal(models[0].get_params()[bank], models[1].get_params()[bank])
