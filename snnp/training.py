@@ -416,7 +416,8 @@ def _one_blas_thread(func):
     A fit alternates the compiled kernels (OpenMP threads) with the network's NumPy matrix
     products (BLAS threads).  Each pool keeps its threads spinning for a while after its work
     ends, so on a machine with as many cores as threads the two pools fight over the cores: on
-    2 cores a Si loss gradient took 1.6x longer with BLAS threads than without.  The network's
+    2 cores a full-batch gradient of snnp_medium or snnp_large took 1.14-1.27x longer with
+    BLAS threads than without (benchmarks/bench_training.py --compare-blas).  The network's
     matrices (atoms x 16 or 32) are too small to gain from BLAS threads anyway.
     ``threadpoolctl`` finds the BLAS NumPy loaded (OpenBLAS, MKL, BLIS) and restores it after.
     """
