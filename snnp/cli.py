@@ -98,15 +98,34 @@ def cmd_fit(args):
     from .models import LADDER, presets
     data = load_data(args.data)
     _need_labels(data, "any")
-    if args.model in LADDER:
+    if not args.prior >= 0:
+        raise CLIError(f"--prior must be >= 0, got {args.prior}")
+    if args.prior and not args.climb_from:
+        raise CLIError("--prior needs --from RUNG0_MODEL: the model whose per-atom energies "
+                       "it pulls towards")
+    train, val = data.split(args.validation, seed=args.seed) if args.validation else (data, None)
+    rung0 = None
+    if args.climb_from:
+        if args.model not in LADDER:
+            raise CLIError("--from climbs a preset from a fitted rung 0: name a preset, "
+                           f"not {args.model!r}")
+        rung0 = _load_model(args.climb_from)
+        from .ladder import climbed
+        try:
+            model = climbed(rung0, args.model, train, seed=args.seed,
+                            angular_cutoff=args.angular_cutoff)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    elif args.model in LADDER:
         model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
                         angular_cutoff=args.angular_cutoff)[args.model]
     elif os.path.exists(args.model):
         model = load(args.model)
     else:
         raise CLIError(f"{args.model!r} is neither a preset ({', '.join(LADDER)}) nor a model file")
-    train, val = data.split(args.validation, seed=args.seed) if args.validation else (data, None)
-    model.fit(train, val, max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed,
+    from .training import Loss
+    model.fit(train, val, loss=Loss(prior=args.prior), prior=rung0 if args.prior else None,
+              max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed,
               log=not args.quiet)
     model.save(args.out)
     print(f"saved {args.out}")
@@ -228,6 +247,10 @@ def build_parser():
     fit.add_argument("--r-min", type=float, default=1.5)
     fit.add_argument("--angular-cutoff", type=float, default=None,
                      help="s-NNP presets: end the angular filters here (default: --cutoff)")
+    fit.add_argument("--from", dest="climb_from", metavar="RUNG0_MODEL",
+                     help="climb: start the preset from this fitted rung-0 model file")
+    fit.add_argument("--prior", type=float, default=0.0,
+                     help="with --from: weight pulling per-atom energies towards that model's")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=cmd_fit)

@@ -17,7 +17,7 @@ import numpy as np
 from .io.atomic import atomic_write
 from .models import LADDER, presets as make_presets
 
-__all__ = ["scan", "time_model", "time_models", "write_outputs", "EFFORT"]
+__all__ = ["scan", "climbed", "time_model", "time_models", "write_outputs", "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
@@ -55,6 +55,24 @@ def _timing_structure(test, timing_atoms):
 EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, "snnp_large": 1.5}
 
 
+def climbed(rung0, name, data, seed=0, angular_cutoff=None):
+    """Preset ``name`` started from a fitted rung-0 model (a climb): rung 1 with its filters,
+    pair term and U plus a zero network; an s-NNP with its filters and pair term as filters 1
+    and a network distilled from its U on ``data``'s atoms (``SNNP.from_spline_meam``)."""
+    from .models import SNNP, SplineMEAM, SplineMEAMNN
+    if type(rung0) is not SplineMEAM:
+        raise ValueError(f"a climb starts from a fitted rung-0 SplineMEAM, not a "
+                         f"{type(rung0).__name__}")
+    if name not in LADDER or LADDER[name][0] is SplineMEAM:
+        raise ValueError(f"{name!r} is not a preset above rung 0; climbable: "
+                         f"{[n for n, v in LADDER.items() if v[0] is not SplineMEAM]}")
+    cls, K_r, K_a, widths = LADDER[name]
+    if cls is SplineMEAMNN:
+        return SplineMEAMNN.from_spline_meam(rung0, widths=widths, seed=seed)
+    return SNNP.from_spline_meam(rung0, K_r, K_a, widths, seed=seed, data=data,
+                                 angular_cutoff=angular_cutoff)
+
+
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
@@ -75,7 +93,6 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     ``prior``: when climbing, the climbed presets fit with ``Loss(prior=prior)`` towards the
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     """
-    from .models import SNNP, SplineMEAMNN
     from .training import Loss
     names = list(presets or LADDER)
     unknown = [n for n in names if n not in LADDER]
@@ -106,13 +123,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         model = models[name]
         start_from = ""
         start = time.perf_counter()                   # a climb's distillation counts too
-        cls, K_r, K_a, widths = LADDER[name]
         if climb and name != "smeam" and "smeam" in fitted:
-            if cls is SplineMEAMNN:
-                model = SplineMEAMNN.from_spline_meam(fitted["smeam"], widths=widths, seed=seed)
-            else:
-                model = SNNP.from_spline_meam(fitted["smeam"], K_r, K_a, widths, seed=seed,
-                                              data=fit_set, angular_cutoff=angular_cutoff)
+            model = climbed(fitted["smeam"], name, fit_set, seed=seed, angular_cutoff=angular_cutoff)
             start_from = ", climbing from the fitted smeam"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)

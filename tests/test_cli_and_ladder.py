@@ -153,6 +153,24 @@ def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
     np.testing.assert_allclose(again.compute(atoms)["energy"],
                                m.compute(atoms)["energy"] - len(atoms) * m.e0[0], rtol=1e-12)
     assert main(["export", "Mo/smeam", str(tmp_path / "mo.meam.spline"), "--drop-e0"]) == 0
+    # climb from the fitted rung 0, with and without the prior
+    data = ["--data", str(tmp_path / "cu.xyz"), "--max-iter", "3", "--quiet"]
+    for extra, name in (([], "c.json"), (["--prior", "0.5"], "p.json")):
+        assert main(["fit", "snnp_small", "--from", str(model), "--out", str(tmp_path / name)]
+                    + extra + data) == 0
+    plain, pulled = snnp.load(tmp_path / "c.json"), snnp.load(tmp_path / "p.json")
+    assert plain.n_radial == 2 and plain.cutoff == m.cutoff     # carried from rung 0
+    assert "prior" not in plain.provenance["fit"]["loss"]
+    assert pulled.provenance["fit"]["loss"]["prior"] == 0.5
+    capsys.readouterr()
+    for argv, message in (
+            (["fit", "snnp_small", "--prior", "1"], "--prior needs --from"),
+            (["fit", "snnp_small", "--from", str(tmp_path / "c.json")], "not a SNNP"),
+            (["fit", "smeam", "--from", str(model)], "not a preset above rung 0"),
+            (["fit", str(model), "--from", str(model)], "name a preset")):
+        assert main(argv + ["--out", str(tmp_path / "x.json")] + data) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
 
 
 def test_interpretability_plots_and_contributions(tmp_path):
