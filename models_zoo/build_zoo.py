@@ -86,9 +86,7 @@ def main():
             with open(path) as fh:
                 saved = json.load(fh)
             snnp.ladder.write_outputs(saved["rows"], os.path.dirname(path), saved["meta"],
-                                      references=REFERENCE[el],
-                                prior=dict((k, float(v)) for k, v in
-                                           (x.split("=") for x in args.prior)).get(el, 0.0))
+                                      references=REFERENCE[el])
         _write_readme(table)
         return
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:

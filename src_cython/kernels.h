@@ -572,10 +572,10 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
                     const double gd = (q1[k] + u * (2.0 * q2[k] + 3.0 * u * q3[k])) * invh;
                     const double v = Fa[k] * fb[k] + gfa[k] * hb[k];      /* g's value weight */
                     const double sl = gfa[k] * fb[k] * cdot * invh;      /* slope weight / h */
-                    G0[k] += v;
-                    G1[k] += v * u + sl;
-                    G2[k] += v * u2 + 2.0 * u * sl;
-                    G3[k] += v * u3 + 3.0 * u2 * sl;
+                    SNNP_ADD(&G0[k], v);              /* atomic where the buffer is shared */
+                    SNNP_ADD(&G1[k], v * u + sl);
+                    SNNP_ADD(&G2[k], v * u2 + 2.0 * u * sl);
+                    SNNP_ADD(&G3[k], v * u3 + 3.0 * u2 * sl);
                     const double gdc = gd * cdot;
                     Pa[k] += Fb[k] * gv; Qa[k] += fb[k] * gdc; Sa[k] += fb[k] * gv;
                     Pb[k] += Fa[k] * gv; Qb[k] += fa[k] * gdc; Sb[k] += fa[k] * gv;
