@@ -569,8 +569,12 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
 
 def _attach_prior(batch, structures, prior):
     """Store the prior model's per-atom energies (e0 included) with each structure of batch."""
-    for part, st in zip(batch.parts, structures):
-        part["prior_energies"] = prior.compute(st.atoms, ("energies",))["energies"]
+    for k, (part, st) in enumerate(zip(batch.parts, structures)):
+        try:
+            part["prior_energies"] = prior.compute(st.atoms, ("energies",))["energies"]
+        except ValueError as exc:
+            raise ValueError(f"the prior model cannot evaluate training structure {k}"
+                             f"{_name(st)}: {exc}") from None
     batch.prior_energies = np.concatenate([p["prior_energies"] for p in batch.parts])
 
 

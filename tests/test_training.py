@@ -293,6 +293,8 @@ def test_prior_pulls_atom_energies_towards_rung_0(tmp_path):
                     log=False)
     with pytest.raises(ValueError, match="prior=model"):
         student().fit(data, loss=snnp.Loss(prior=1.0), log=False)
+    with pytest.raises(ValueError, match="prior model cannot evaluate training structure 0.*Cu"):
+        student().fit(data, loss=snnp.Loss(prior=1.0), prior=random_spline_meam(["Ag"]), log=False)
 
 
 def test_bad_training_input_gets_clear_errors():
