@@ -71,6 +71,9 @@ def cmd_ladder(args):
     from .ladder import markdown_table, scan
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
+    if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
+        raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
+                       "climb and smeam among --presets")
     train = load_data(args.data, "training")
     if args.test:
         test = load_data(args.test, "test")

@@ -102,6 +102,12 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         raise ValueError("the ladder needs a non-empty training and test set")
     if not prior >= 0:
         raise ValueError(f"the prior weight must be >= 0, got {prior}")
+    if prior > 0 and not (climb and "smeam" in names):
+        raise ValueError("a prior pulls the climbed presets towards the fitted smeam: it needs "
+                         "climb=True and 'smeam' among the presets")
+    if loss is not None and loss.prior > 0:
+        raise ValueError("give the prior weight as scan(prior=...), not in the loss: rung 0 "
+                         "has no prior to lean on")
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)

@@ -692,6 +692,8 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
         splines = np.concatenate([np.ones(n_shared, bool)] +
                                  [~m.param_groups()["mlp"][mask] for m, mask in zip(models, own)])
         D = preconditioner(objective, x, splines, seed=seed)
+        for m, p in zip(models, unpack(x)):           # undo the probes' last displacement
+            m.set_params(p)
     step = 0
     while step < max_iter:
         chunk = min(checkpoint_every, max_iter - step)

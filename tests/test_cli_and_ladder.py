@@ -89,6 +89,9 @@ def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_pa
     assert [r["prior"] for r in rows] == [0.0, 0.5]          # rung 0 has nothing to lean on
     model = snnp.load(tmp_path / "p" / "snnp_small.json")
     assert model.provenance["fit"]["loss"]["prior"] == 0.5
+    for bad in (dict(climb=False), dict(loss=snnp.Loss(prior=0.5))):
+        with pytest.raises(ValueError, match="prior"):
+            snnp.ladder.scan(train, test, prior=0.5 if "climb" in bad else 0.0, **kw, **bad)
     plain = snnp.ladder.scan(train, test, out=tmp_path / "q", **kw)
     assert plain[0]["energy_rmse_meV_per_atom"] == rows[0]["energy_rmse_meV_per_atom"]
     assert plain[1]["energy_rmse_meV_per_atom"] != rows[1]["energy_rmse_meV_per_atom"]
@@ -96,6 +99,8 @@ def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_pa
 
 @pytest.mark.parametrize("argv, message", [
     (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
+    (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
+    (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
     (["eval", "missing.json", "--data", "emt-cu"], "model file 'missing.json' does not exist"),
     (["eval", "snnp_small", "--data", "emt-cu"], "is a preset name"),
     (["fit", "nonsense", "--data", "emt-cu", "--out", "x.json"], "neither a preset"),

@@ -350,6 +350,13 @@ def test_shared_filter_bank_across_systems_then_frozen_for_a_new_one():
         ends[precondition] = joint(models)
         assert ends[precondition] < 0.5 * start
     assert ends[True] != ends[False]
+    # no iterations: the preconditioner's probes leave no trace in the models
+    fresh = lambda: [snnp.presets([el], cutoff=4.6, r_min=1.7)["snnp_small"] for el in ("Cu", "Ag")]
+    a, b = fresh(), fresh()
+    fit_shared(a, [cu, ag], max_iter=0, log=False, precondition=True)
+    fit_shared(b, [cu, ag], max_iter=0, log=False, precondition=False)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.get_params(), y.get_params())
     masks = models[0].param_groups()
     bank = masks["radial"] | masks["angular"]
     np.testing.assert_array_equal(models[0].get_params()[bank], models[1].get_params()[bank])
