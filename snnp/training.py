@@ -40,7 +40,9 @@ class Loss:
     The last term needs ``fit(..., prior=model)``: it pulls the per-atom energies e_i towards
     those of a simpler fitted model (rung 0, say).  Total energies fix only the sums of e_i
     over each structure; the prior picks, among the decompositions that fit about as well, the
-    one nearest the simpler model's, which is what a network falls back on away from its data.
+    one nearest the simpler model's, meant to give a network something to fall back on where
+    its data say little (on mlearn Si its effect was within the scatter between fits:
+    docs/accuracy.md).
 
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
     weights w_s.
