@@ -94,7 +94,7 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
             #pragma omp atomic write
             failed = 1;
         } else {
-            #pragma omp for schedule(dynamic, 32)
+            #pragma omp for schedule(static, 32)   /* fixed atoms per thread: same sums every run */
             for (int i = 0; i < natoms; ++i) {
                 const long long o = offsets[i];
                 const double r0 = rmin;
@@ -167,7 +167,7 @@ static int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms,
             #pragma omp atomic write
             failed = 1;
         } else {
-            #pragma omp for schedule(dynamic, 32)
+            #pragma omp for schedule(static, 32)   /* fixed atoms per thread: same sums every run */
             for (int i = 0; i < natoms; ++i) {
                 const long long o = offsets[i];
                 snnp_atom_param_grad(m, i, x, species, nbr + o, shift ? shift + 3 * o : NULL,

@@ -268,6 +268,34 @@ def test_a_fit_runs_numpy_blas_on_one_thread_and_restores_it():
     assert blas() == before
 
 
+def test_loss_gradient_is_bitwise_reproducible_with_threads():
+    """"Deterministic for a given thread count": atoms go to threads in fixed chunks, so the
+    per-thread force, virial and gradient buffers hold the same sums on every call."""
+    from snnp import _kernels
+    if not _kernels.openmp_enabled():
+        pytest.skip("built without OpenMP: one thread, nothing to vary")
+    from snnp.training import Batch, loss_and_gradient
+    rng = np.random.default_rng(0)
+    structures = []
+    for k in range(6):
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(4)
+        atoms.rattle(0.05, seed=k)
+        structures.append(Structure(atoms, energy=-3.5 * len(atoms) + rng.normal(),
+                                    forces=0.1 * rng.normal(size=(len(atoms), 3)),
+                                    stress=0.01 * rng.normal(size=6)))
+    model = student()
+    batch = Batch(structures, model)
+    before = snnp.get_num_threads()
+    snnp.set_num_threads(2)
+    try:
+        runs = [loss_and_gradient(model, batch, snnp.Loss(forces=0.01)) for _ in range(5)]
+    finally:
+        snnp.set_num_threads(before)
+    for value, grad in runs[1:]:
+        assert value == runs[0][0]
+        np.testing.assert_array_equal(grad, runs[0][1])
+
+
 def test_prior_pulls_atom_energies_towards_rung_0(tmp_path):
     """Loss(prior=...) with fit(prior=rung0): the fitted network's per-atom energies stay
     nearer rung 0's than without it; a checkpoint of a fit with another prior is refused."""
