@@ -14,12 +14,13 @@ from .training import Loss
 from . import datasets, ladder
 from .embedding import MLPEmbedding
 from .filters import FilterBank
+from .coverage import FilterCoverage
 from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
 from .backends import new_neighbor_list
 from .splines import Spline
 
-__all__ = ["Dataset", "Structure", "Loss", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
+__all__ = ["Dataset", "Structure", "Loss", "FilterCoverage", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
            "new_neighbor_list",           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 
