@@ -114,11 +114,8 @@ def cmd_fit(args):
                            f"not {args.model!r}")
         rung0 = _load_model(args.climb_from)
         from .ladder import climbed
-        try:
-            model = climbed(rung0, args.model, train, seed=args.seed,
-                            angular_cutoff=args.angular_cutoff)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+        model = climbed(rung0, args.model, train, seed=args.seed,
+                        angular_cutoff=args.angular_cutoff)
     elif args.model in LADDER:
         model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
                         angular_cutoff=args.angular_cutoff)[args.model]

@@ -618,10 +618,10 @@ class SNNP(Model):
                 raise ValueError("this rung-0 model has no angular filters to carry over")
             f = []
             for old in model.filters.f:
-                if angular_cutoff is not None and not old[0].x0 < angular_cutoff:
-                    raise ValueError(f"angular_cutoff {angular_cutoff} must exceed the first knot "
-                                     f"of rung 0's f ({old[0].x0})")
-                first = shortened(old[0], angular_cutoff)
+                try:
+                    first = shortened(old[0], angular_cutoff)
+                except ValueError as exc:                     # name the argument
+                    raise ValueError(f"angular_cutoff: {exc}") from None
                 f.append([first] + added([first], n_angular, "f"))
             g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)

@@ -412,6 +412,17 @@ def preconditioner(objective, x0, splines, probes=8, eps=1e-4, seed=0):
     return scale
 
 
+def _lbfgs_chunk(objective, x0, D, iterations):
+    """At most ``iterations`` L-BFGS steps from x0 in the scaled coordinates x = x0 + D y (D from
+    ``preconditioner``); a fresh start each call, so a checkpoint boundary is a restart.
+    Returns the end point and SciPy's result."""
+    from scipy.optimize import minimize
+    scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
+    res = minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
+                   options={"maxiter": iterations, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
+    return x0 + D * res.x, res
+
+
 def _one_blas_thread(func):
     """Run ``func`` with NumPy's BLAS limited to one thread.
 
@@ -520,7 +531,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         return len(scores) - 1 - best_at >= patience
 
     if optimizer == "lbfgs":
-        from scipy.optimize import minimize
         if state.get("scale") is None:
             x0 = model.get_params()[free]
             state["scale"] = (preconditioner(objective, x0, ~masks["mlp"][free], seed=seed).tolist()
@@ -529,11 +539,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
-            x0 = model.get_params()[free]
-            scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
-            res = minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
-                           options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
-            model.set_params(objective.params(x0 + D * res.x))
+            x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk)
+            model.set_params(objective.params(x))
             state["step"] += chunk
             state["converged"] = bool(res.nit < chunk)     # stopped before the chunk ended
             checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}")
@@ -644,7 +651,6 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     banks are then identical.  A new system reuses the bank with ``share_filters`` and
     ``fit(..., freeze=("radial", "angular"))``.  L-BFGS runs in the same diagonally scaled
     coordinates as ``fit`` (``preconditioner``, over the joint parameters)."""
-    from scipy.optimize import minimize
     loss = loss or Loss()
     if len(models) != len(datasets) or not models:
         raise ValueError("give one model per dataset")
@@ -699,11 +705,8 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     step = 0
     while step < max_iter:
         chunk = min(checkpoint_every, max_iter - step)
-        x0 = x
-        scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
-        res = minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
-                       options={"maxiter": chunk, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
-        x, step = x0 + D * res.x, step + chunk
+        x, res = _lbfgs_chunk(objective, x, D, chunk)
+        step += chunk
         for m, p in zip(models, unpack(x)):
             m.set_params(p)
         say(f"shared fit iter {step:5d}  loss {res.fun:.4g}  " + "  ".join(
