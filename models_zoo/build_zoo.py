@@ -38,6 +38,9 @@ def main():
                    help="iterations for a preset instead of max_iter x EFFORT")
     p.add_argument("--prior", nargs="+", default=[], metavar="EL=W",
                    help="Loss(prior=W) for an element's climbed presets (towards its rung 0)")
+    p.add_argument("--e0", nargs="+", default=[], metavar="EL=EV",
+                   help="an element's isolated-atom energy (eV): its presets hold e0 there "
+                        "instead of fitting it (fit(e0=...))")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
@@ -52,6 +55,7 @@ def main():
     if args.retime:
         _retime(table, args.elements, args.data_dir)
         args.tables_only = True
+    e0 = {k: float(v) for k, v in (x.split("=") for x in args.e0)}
     for el in [] if args.tables_only else args.elements:
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
@@ -63,7 +67,8 @@ def main():
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
                                 references=REFERENCE[el],
                                 prior=dict((k, float(v)) for k, v in
-                                           (x.split("=") for x in args.prior)).get(el, 0.0))
+                                           (x.split("=") for x in args.prior)).get(el, 0.0),
+                                e0={el: e0[el]} if el in e0 else None)
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
         ladder_dir = os.path.join(HERE, "ladders", el)
         os.makedirs(ladder_dir, exist_ok=True)
@@ -149,7 +154,8 @@ def _write_readme(table):
             f"| {r['energy_rmse_meV_per_atom']:.2f} | {r['force_rmse_eV_per_A']:.3f} "
             f"| {r['stress_rmse_GPa']:.2f} | {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
             f"| {r['fit_seconds'] / 60:.1f} | {r['iterations']}"
-            f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''} "
+            f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''}"
+            f"{', e0 ' + r['e0'].split('=')[1] + ' eV' if r.get('e0') else ''} "
             f"| {'yes' if ok else 'no'} |")
     lines += ["", "qSNAP-level: test errors at or below Zuo's qSNAP on both energy and forces.  "
               "Published test errors, energy meV/atom / force eV/Å: "

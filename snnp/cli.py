@@ -60,6 +60,22 @@ def _load_model(path):
     return load(path)
 
 
+def _parse_e0(items):
+    """--e0 EL=EV ... as {element: eV} (None when not given)."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        el, sep, value = item.partition("=")
+        try:
+            out[el] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not el:
+            raise CLIError(f"--e0 takes ELEMENT=ENERGY_EV pairs (e.g. Si=-0.80), got {item!r}")
+    return out
+
+
 def _need_labels(data, what):
     if what == "energy" and not any(s.energy is not None for s in data):
         raise CLIError("the dataset has no energy labels")
@@ -74,6 +90,7 @@ def cmd_ladder(args):
     if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
+    e0 = _parse_e0(args.e0)
     train = load_data(args.data, "training")
     if args.test:
         test = load_data(args.test, "test")
@@ -87,7 +104,7 @@ def cmd_ladder(args):
     rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
                 cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
-                prior=args.prior,
+                prior=args.prior, e0=e0,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=None if args.quiet else print)
     print()
@@ -106,6 +123,7 @@ def cmd_fit(args):
     if args.prior and not args.climb_from:
         raise CLIError("--prior needs --from RUNG0_MODEL: the model whose per-atom energies "
                        "it pulls towards")
+    e0 = _parse_e0(args.e0)
     train, val = data.split(args.validation, seed=args.seed) if args.validation else (data, None)
     rung0 = None
     if args.climb_from:
@@ -125,7 +143,7 @@ def cmd_fit(args):
         raise CLIError(f"{args.model!r} is neither a preset ({', '.join(LADDER)}) nor a model file")
     from .training import Loss
     model.fit(train, val, loss=Loss(prior=args.prior), prior=rung0 if args.prior else None,
-              max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed,
+              max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed, e0=e0,
               log=not args.quiet)
     model.save(args.out)
     print(f"saved {args.out}")
@@ -231,6 +249,9 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
+    lad.add_argument("--e0", nargs="+", metavar="EL=EV",
+                     help="isolated-atom energies (eV, the labels' energy zero) to hold e0 at "
+                          "instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
     lad.add_argument("--out", default="ladder-out")
     lad.add_argument("--seed", type=int, default=0)
     lad.add_argument("--quiet", action="store_true")
@@ -251,6 +272,9 @@ def build_parser():
                      help="climb: start the preset from this fitted rung-0 model file")
     fit.add_argument("--prior", type=float, default=0.0,
                      help="with --from: weight pulling per-atom energies towards that model's")
+    fit.add_argument("--e0", nargs="+", metavar="EL=EV",
+                     help="isolated-atom energies (eV, the labels' energy zero) to hold e0 at "
+                          "instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=cmd_fit)

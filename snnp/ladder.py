@@ -76,7 +76,7 @@ def climbed(rung0, name, data, seed=0, angular_cutoff=None):
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
-         prior=0.0):
+         prior=0.0, e0=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -92,6 +92,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     cheaper; rungs 0 and 1 keep f over the whole cutoff.
     ``prior``: when climbing, the climbed presets fit with ``Loss(prior=prior)`` towards the
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
+    ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
+    fitting it (``fit(e0=...)``), so its pair term and embedding carry the cohesive energy.
     """
     from .training import Loss
     names = list(presets or LADDER)
@@ -139,7 +141,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             fit_loss = Loss(**{**loss.to_dict(), "prior": prior})
             fit_prior = fitted["smeam"]
         fit_start = time.perf_counter()
-        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed,
+        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed, e0=e0,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
         # the fit's own clock runs across resumes; add the climb's distillation
@@ -156,6 +158,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
             "stress_rmse_GPa": err["stress_GPa"]["rmse"],
             "iterations": iterations[name], "fit_seconds": fit_s, "prior": fit_loss.prior,
+            "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
+                                                 zip(model.species, model.e0)),
             "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
                            "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
                        for g, v in err.get("groups", {}).items()},
@@ -174,7 +178,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                                        "train_structures": len(train), "test_structures": len(test),
                                        "timing_atoms": len(timing), "cutoff": cutoff,
                                        "iterations": iterations, "climb": climb,
-                                       "loss": loss.to_dict(), "prior": prior},
+                                       "loss": loss.to_dict(), "prior": prior, "e0": e0},
                       references=references)
     return rows
 

@@ -330,6 +330,27 @@ def _summary(err):
 
 # -- initialisation ---------------------------------------------------------------------------
 
+def free_atom_energies(model, e0):
+    """``e0`` ({element: eV}, one entry per species of ``model``) as a vector in the model's
+    species order; a missing element, an element the model lacks or a non-finite energy is an
+    error naming it."""
+    if not isinstance(e0, dict):
+        raise TypeError(f"e0 must be a dict {{element: isolated-atom energy in eV}}, got "
+                        f"{type(e0).__name__}")
+    extra = sorted(set(e0) - set(model.species))
+    if extra:
+        raise ValueError(f"e0 names elements {extra} that the model does not have "
+                         f"(its species: {model.species})")
+    missing = [el for el in model.species if el not in e0]
+    if missing:
+        raise ValueError(f"e0 needs an isolated-atom energy for every species; missing {missing}")
+    out = np.array([float(e0[el]) for el in model.species])
+    bad = [el for el, v in zip(model.species, out) if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"e0 for {bad} is not a finite number")
+    return out
+
+
 def initialise_reference_energies(model, batch):
     """Per-species e0 by least squares of the energy labels on composition."""
     rows = batch.has_energy
@@ -446,7 +467,7 @@ def _one_blas_thread(func):
 def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
-        prior=None, log=True):
+        prior=None, e0=None, log=True):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -459,6 +480,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     written atomically.  ``initialise``: set e0 by least squares on composition and freeze the
     embedding's input statistics first.  ``prior``: a fitted model whose per-atom energies on
     the training structures the ``Loss(prior=...)`` term pulls towards (rung 0 for a climb).
+    ``e0``: isolated-atom energies {element: eV} in the labels' energy zero; e0 is held there
+    instead of fitted, so the pair term and embedding carry the whole cohesive energy and an
+    atom losing neighbours climbs towards the free atom's energy (docs/training.md).
     Deterministic for a given seed and thread count.
     """
     from .data import Dataset
@@ -475,6 +499,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     say = (print if log is True else log) if log else (lambda *a, **k: None)
+    if e0 is not None:
+        model.e0 = free_atom_energies(model, e0)
+        model.invalidate()
+        freeze = tuple(freeze) + (() if "e0" in freeze else ("e0",))
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -488,6 +516,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
               "precondition": bool(precondition),
               "train_sha256": train.sha256(),
               "validation_sha256": validation.sha256() if val_batch else None}
+    if e0 is not None:
+        config["e0"] = model.e0.tolist()
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()

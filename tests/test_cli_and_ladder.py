@@ -97,10 +97,30 @@ def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_pa
     assert plain[1]["energy_rmse_meV_per_atom"] != rows[1]["energy_rmse_meV_per_atom"]
 
 
+def test_ladder_scan_holds_e0_at_the_isolated_atom_energy(tmp_path):
+    """scan(e0=...): every preset, rung 0 and the climbed ones, keeps e0 at EMT's isolated Cu
+    atom (3.51 eV) and records it in its row, the table's meta and its file."""
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], cutoff=4.5,
+                            max_iter=12, timing_atoms=200, log=None, out=tmp_path / "e",
+                            e0={"Cu": 3.51})
+    assert [r["e0"] for r in rows] == ["Cu=3.51", "Cu=3.51"]
+    for name in ("smeam", "snnp_small"):
+        model = snnp.load(tmp_path / "e" / f"{name}.json")
+        assert model.e0.tolist() == [3.51] and model.provenance["fit"]["e0"] == [3.51]
+    meta = json.loads((tmp_path / "e" / "ladder.json").read_text())["meta"]
+    assert meta["e0"] == {"Cu": 3.51}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
     (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
     (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
+    (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=ENERGY_EV pairs (e.g. Si=-0.80), got 'Si'"),
+    (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Cu=low"], "got 'Cu=low'"),
+    (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Si=-0.8"],
+     "e0 names elements ['Si'] that the model does not have"),
     (["eval", "missing.json", "--data", "emt-cu"], "model file 'missing.json' does not exist"),
     (["eval", "snnp_small", "--data", "emt-cu"], "is a preset name"),
     (["fit", "nonsense", "--data", "emt-cu", "--out", "x.json"], "neither a preset"),

@@ -325,6 +325,34 @@ def test_prior_pulls_atom_energies_towards_rung_0(tmp_path):
         student().fit(data, loss=snnp.Loss(prior=1.0), prior=random_spline_meam(["Ag"]), log=False)
 
 
+def test_fit_holds_e0_at_given_isolated_atom_energies(tmp_path):
+    """fit(e0={el: eV}): e0 stays at the isolated-atom energy (the teacher's, 0.35 eV from the
+    least-squares value) while the pair term and embedding fit about as well as with e0 free;
+    a checkpoint of a fit with another e0 (or with a fitted e0) is refused."""
+    data, teacher = teacher_data(6)
+    loss = snnp.Loss(forces=0.01)
+    free = student().fit(data, loss=loss, max_iter=60, log=False)
+    target = float(teacher.e0[0])
+    held = student().fit(data, loss=loss, max_iter=150, e0={"Cu": target}, log=False)
+    assert held.e0.tolist() == [target] and abs(free.e0[0] - target) > 0.3
+    assert held.provenance["fit"]["e0"] == [target] and "e0" in held.provenance["fit"]["freeze"]
+    e_free, e_held = (m.score(data)["energy_meV_per_atom"]["rmse"] for m in (free, held))
+    assert e_held < 2 * e_free + 1.0
+    ck = tmp_path / "ck.json"
+    student().fit(data, max_iter=2, e0={"Cu": -3.5}, checkpoint=ck, log=False)
+    for other in ({"e0": {"Cu": -3.0}}, {}):
+        with pytest.raises(ValueError, match="different fit"):
+            student().fit(data, max_iter=2, checkpoint=ck, log=False, **other)
+    with pytest.raises(ValueError, match=r"missing \['Cu'\]"):
+        student().fit(data, e0={}, log=False)
+    with pytest.raises(ValueError, match=r"elements \['Ag'\] that the model does not have"):
+        student().fit(data, e0={"Cu": -3.5, "Ag": -2.0}, log=False)
+    with pytest.raises(ValueError, match=r"e0 for \['Cu'\] is not a finite number"):
+        student().fit(data, e0={"Cu": float("nan")}, log=False)
+    with pytest.raises(TypeError, match="e0 must be a dict"):
+        student().fit(data, e0=-3.5, log=False)
+
+
 def test_bad_training_input_gets_clear_errors():
     data, _ = teacher_data(2)
     with pytest.raises(ValueError, match="training set is empty"):
