@@ -499,10 +499,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     say = (print if log is True else log) if log else (lambda *a, **k: None)
-    if e0 is not None:
-        model.e0 = free_atom_energies(model, e0)
-        model.invalidate()
-        freeze = tuple(freeze) + (() if "e0" in freeze else ("e0",))
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -510,6 +506,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if prior is not None and loss.prior > 0:
         _attach_prior(train_batch, train.structures, prior)
     val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
+    if e0 is not None:                      # set only once the data and options are known good
+        model.e0 = free_atom_energies(model, e0)
+        model.invalidate()
+        freeze = tuple(freeze) + (() if "e0" in freeze else ("e0",))
     config = {"optimizer": optimizer, "max_iter": max_iter, "epochs": epochs,
               "batch_size": batch_size, "learning_rate": learning_rate, "freeze": sorted(freeze),
               "checkpoint_every": checkpoint_every, "seed": seed, "loss": loss.to_dict(),
