@@ -55,7 +55,7 @@ def main():
     if args.retime:
         _retime(table, args.elements, args.data_dir)
         args.tables_only = True
-    e0 = {k: float(v) for k, v in (x.split("=") for x in args.e0)}
+    prior, e0 = _per_element(p, "--prior", args.prior), _per_element(p, "--e0", args.e0)
     for el in [] if args.tables_only else args.elements:
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
@@ -66,9 +66,7 @@ def main():
                                                      (s.split("=") for s in args.iterations)},
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
                                 references=REFERENCE[el],
-                                prior=dict((k, float(v)) for k, v in
-                                           (x.split("=") for x in args.prior)).get(el, 0.0),
-                                e0={el: e0[el]} if el in e0 else None)
+                                prior=prior.get(el, 0.0), e0={el: e0[el]} if el in e0 else None)
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
         ladder_dir = os.path.join(HERE, "ladders", el)
         os.makedirs(ladder_dir, exist_ok=True)
@@ -100,6 +98,18 @@ def main():
                    "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
                    "loss": LOSS, "rows": table}, fh, indent=1)
     _write_readme(table)
+
+
+def _per_element(parser, flag, items):
+    """EL=VALUE items of a flag as {element: float}; a malformed one is a usage error."""
+    out = {}
+    for item in items:
+        el, _, value = item.partition("=")
+        try:
+            out[el] = float(value)
+        except ValueError:
+            parser.error(f"{flag} takes ELEMENT=NUMBER items, got {item!r}")
+    return out
 
 
 def _retime(table, elements, data_dir):
@@ -155,7 +165,7 @@ def _write_readme(table):
             f"| {r['stress_rmse_GPa']:.2f} | {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
             f"| {r['fit_seconds'] / 60:.1f} | {r['iterations']}"
             f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''}"
-            f"{', e0 ' + r['e0'].split('=')[1] + ' eV' if r.get('e0') else ''} "
+            f"{', e0 ' + r['e0'] + ' eV' if r.get('e0') else ''} "
             f"| {'yes' if ok else 'no'} |")
     lines += ["", "qSNAP-level: test errors at or below Zuo's qSNAP on both energy and forces.  "
               "Published test errors, energy meV/atom / force eV/Å: "

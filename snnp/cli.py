@@ -226,6 +226,12 @@ def cmd_export(args):
             f"{s} {e:.6g} eV" for s, e in zip(model.species, model.e0)))
 
 
+def _add_e0_option(parser):
+    parser.add_argument("--e0", nargs="+", metavar="EL=EV",
+                        help="isolated-atom energies (eV, the labels' energy zero) to hold e0 "
+                             "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="snnp", description="spline-based interatomic potentials")
     sub = p.add_subparsers(dest="command", required=True)
@@ -249,9 +255,7 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
-    lad.add_argument("--e0", nargs="+", metavar="EL=EV",
-                     help="isolated-atom energies (eV, the labels' energy zero) to hold e0 at "
-                          "instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
+    _add_e0_option(lad)
     lad.add_argument("--out", default="ladder-out")
     lad.add_argument("--seed", type=int, default=0)
     lad.add_argument("--quiet", action="store_true")
@@ -272,9 +276,7 @@ def build_parser():
                      help="climb: start the preset from this fitted rung-0 model file")
     fit.add_argument("--prior", type=float, default=0.0,
                      help="with --from: weight pulling per-atom energies towards that model's")
-    fit.add_argument("--e0", nargs="+", metavar="EL=EV",
-                     help="isolated-atom energies (eV, the labels' energy zero) to hold e0 at "
-                          "instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
+    _add_e0_option(fit)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=cmd_fit)

@@ -499,6 +499,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     say = (print if log is True else log) if log else (lambda *a, **k: None)
+    e0 = None if e0 is None else free_atom_energies(model, e0)      # checked up front
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -507,7 +508,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         _attach_prior(train_batch, train.structures, prior)
     val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
     if e0 is not None:                      # set only once the data and options are known good
-        model.e0 = free_atom_energies(model, e0)
+        model.e0 = e0
         model.invalidate()
         freeze = tuple(freeze) + (() if "e0" in freeze else ("e0",))
     config = {"optimizer": optimizer, "max_iter": max_iter, "epochs": epochs,
