@@ -20,6 +20,7 @@ import sys
 import time
 
 import snnp
+import snnp.cli
 from snnp.io.atomic import atomic_write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,14 +103,10 @@ def main():
 
 def _per_element(parser, flag, items):
     """EL=VALUE items of a flag as {element: float}; a malformed one is a usage error."""
-    out = {}
-    for item in items:
-        el, _, value = item.partition("=")
-        try:
-            out[el] = float(value)
-        except ValueError:
-            parser.error(f"{flag} takes ELEMENT=NUMBER items, got {item!r}")
-    return out
+    try:
+        return snnp.cli.element_values(flag, items, example="Si=0.01")
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def _retime(table, elements, data_dir):

@@ -19,7 +19,7 @@ import sys
 
 from .backends.gpu import GPUUnavailable
 
-__all__ = ["main", "load_data"]
+__all__ = ["main", "load_data", "element_values"]
 
 
 class CLIError(Exception):
@@ -60,10 +60,9 @@ def _load_model(path):
     return load(path)
 
 
-def _parse_e0(items):
-    """--e0 EL=EV ... as {element: eV} (None when not given)."""
-    if not items:
-        return None
+def element_values(flag, items, example="Si=-0.80"):
+    """``EL=NUMBER`` items of a command-line flag as {element: float}; a malformed item is a
+    ValueError naming the flag and the item."""
     out = {}
     for item in items:
         el, sep, value = item.partition("=")
@@ -72,8 +71,13 @@ def _parse_e0(items):
         except ValueError:
             sep = ""
         if not sep or not el:
-            raise CLIError(f"--e0 takes ELEMENT=ENERGY_EV pairs (e.g. Si=-0.80), got {item!r}")
+            raise ValueError(f"{flag} takes ELEMENT=NUMBER pairs (e.g. {example}), got {item!r}")
     return out
+
+
+def _parse_e0(items):
+    """--e0 EL=EV ... as {element: eV} (None when not given)."""
+    return element_values("--e0", items) if items else None
 
 
 def _need_labels(data, what):

@@ -117,7 +117,7 @@ def test_ladder_scan_holds_e0_at_the_isolated_atom_energy(tmp_path):
     (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
     (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
     (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
-    (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=ENERGY_EV pairs (e.g. Si=-0.80), got 'Si'"),
+    (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=NUMBER pairs (e.g. Si=-0.80), got 'Si'"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Cu=low"], "got 'Cu=low'"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Si=-0.8"],
      "e0 names elements ['Si'] that the model does not have"),
