@@ -42,6 +42,9 @@ def main():
     p.add_argument("--e0", nargs="+", default=[], metavar="EL=EV",
                    help="an element's isolated-atom energy (eV): its presets hold e0 there "
                         "instead of fitting it (fit(e0=...))")
+    p.add_argument("--angular-cutoff", nargs="+", default=[], metavar="EL=A",
+                   help="end an element's angular filters f_k at A (Angstrom), every preset's, "
+                        "rung 0's included (presets(angular_cutoff=...))")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
@@ -57,6 +60,7 @@ def main():
         _retime(table, args.elements, args.data_dir)
         args.tables_only = True
     prior, e0 = _per_element(p, "--prior", args.prior), _per_element(p, "--e0", args.e0)
+    reach = _per_element(p, "--angular-cutoff", args.angular_cutoff)
     for el in [] if args.tables_only else args.elements:
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=args.data_dir)
         build = os.path.join(HERE, ".build", el)
@@ -67,7 +71,8 @@ def main():
                                                      (s.split("=") for s in args.iterations)},
                                 checkpoint_dir=os.path.join(build, "checkpoints"),
                                 references=REFERENCE[el],
-                                prior=prior.get(el, 0.0), e0={el: e0[el]} if el in e0 else None)
+                                prior=prior.get(el, 0.0), e0={el: e0[el]} if el in e0 else None,
+                                angular_cutoff=reach.get(el))
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
         ladder_dir = os.path.join(HERE, "ladders", el)
         os.makedirs(ladder_dir, exist_ok=True)
@@ -162,7 +167,8 @@ def _write_readme(table):
             f"| {r['stress_rmse_GPa']:.2f} | {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
             f"| {r['fit_seconds'] / 60:.1f} | {r['iterations']}"
             f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''}"
-            f"{', e0 ' + r['e0'] + ' eV' if r.get('e0') else ''} "
+            f"{', e0 ' + r['e0'] + ' eV' if r.get('e0') else ''}"
+            f"{', f to ' + format(r['angular_cutoff'], 'g') + ' Å' if r.get('angular_cutoff') else ''} "
             f"| {'yes' if ok else 'no'} |")
     lines += ["", "qSNAP-level: test errors at or below Zuo's qSNAP on both energy and forces.  "
               "Published test errors, energy meV/atom / force eV/Å: "

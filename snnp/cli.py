@@ -255,7 +255,9 @@ def build_parser():
     lad.add_argument("--cutoff", type=float, default=5.0)
     lad.add_argument("--r-min", type=float, default=1.5)
     lad.add_argument("--angular-cutoff", type=float, default=None,
-                     help="end the s-NNPs' angular filters here (cheaper; default: --cutoff)")
+                     help="end every preset's angular filters f_k here, rung 0's included (the "
+                          "three-body terms see only nearer neighbours; cheaper; default: "
+                          "--cutoff)")
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
@@ -275,7 +277,7 @@ def build_parser():
     fit.add_argument("--cutoff", type=float, default=5.0)
     fit.add_argument("--r-min", type=float, default=1.5)
     fit.add_argument("--angular-cutoff", type=float, default=None,
-                     help="s-NNP presets: end the angular filters here (default: --cutoff)")
+                     help="end the preset's angular filters f_k here (default: --cutoff)")
     fit.add_argument("--from", dest="climb_from", metavar="RUNG0_MODEL",
                      help="climb: start the preset from this fitted rung-0 model file")
     fit.add_argument("--prior", type=float, default=0.0,

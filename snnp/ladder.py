@@ -88,8 +88,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
     ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
-    ``angular_cutoff``: the s-NNPs' angular filters end there (``presets``), which makes them
-    cheaper; rungs 0 and 1 keep f over the whole cutoff.
+    ``angular_cutoff``: every preset's angular filters end there (``presets``), rung 0's
+    included, so the three-body terms see only the nearer neighbours and cost less.
     ``prior``: when climbing, the climbed presets fit with ``Loss(prior=prior)`` towards the
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
@@ -151,6 +151,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         rows.append({
             "preset": name, "class": type(model).__name__, "n_params": model.n_params,
             "filters": f"{model.n_radial}+{model.n_angular}",
+            "angular_cutoff": angular_cutoff,
             "mlp": "x".join(map(str, model.mlp.widths)) if model.mlp else "-",
             "energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
             "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
@@ -178,7 +179,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                                        "train_structures": len(train), "test_structures": len(test),
                                        "timing_atoms": len(timing), "cutoff": cutoff,
                                        "iterations": iterations, "climb": climb,
-                                       "loss": loss.to_dict(), "prior": prior, "e0": e0},
+                                       "loss": loss.to_dict(), "prior": prior, "e0": e0,
+                                       "angular_cutoff": angular_cutoff},
                       references=references)
     return rows
 

@@ -661,15 +661,17 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
     have a pinned pair term and start from ``FilterBank.initial`` filters; MLPs start with a zero
     output layer and U with zero values, so an unfitted model has zero energy.
-    ``angular_cutoff``: where the s-NNPs' angular filters end (default: the cutoff); rungs 0
-    and 1 keep the meam/spline form, f over the whole cutoff.
+    ``angular_cutoff``: where every preset's angular filters f_k end (default: the cutoff).
+    Pairs beyond it enter no triplet: the three-body terms see only the nearer neighbours, as
+    in Lenosky's Si meam/spline (f ends at 3.5 A, the pair term at 4.5 A), and every rung gets
+    cheaper.  Rungs 0 and 1 stay in the meam/spline form (a spline may end before the cutoff).
     """
     species = list(species)
     n = len(species)
     out = {}
     for name, (cls, K_r, K_a, widths) in LADDER.items():
         filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
-                                     angular_cutoff=angular_cutoff if cls is SNNP else None)
+                                     angular_cutoff=angular_cutoff)
         pair = {k: Spline(r_min, cutoff, np.zeros(12)) for k in pair_keys(n)}
         U = [Spline(-1.0, 10.0, np.zeros(10)) for _ in species] if cls is not SNNP else None
         mlp = (MLPEmbedding(n, K_r + K_a, widths, activation, seed=seed)

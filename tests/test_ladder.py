@@ -89,12 +89,12 @@ def test_descriptors_with_a_short_angular_cutoff_equal_numpy_sums():
         np.testing.assert_allclose(G[i], np.concatenate([R, A]), rtol=1e-11, atol=1e-12)
 
 
-def test_presets_with_an_angular_cutoff_shorten_only_the_snnps():
+def test_presets_with_an_angular_cutoff_end_every_rungs_angular_filters_there():
     full = snnp.presets(["Si"], cutoff=5.0)
-    short = snnp.presets(["Si"], cutoff=5.0, angular_cutoff=4.4)
+    short = snnp.presets(["Si"], cutoff=5.0, angular_cutoff=3.5)
     for name, model in short.items():
-        x1 = {s.x1 for bank in model.filters.f for s in bank}
-        assert x1 == ({4.4} if isinstance(model, snnp.SNNP) else {5.0}), name
+        assert {s.x1 for bank in model.filters.f for s in bank} == {3.5}, name
+        assert {s.x1 for bank in model.filters.rho for s in bank} == {5.0}, name
         assert model.n_params == full[name].n_params and model.cutoff == 5.0
     with pytest.raises(ValueError, match="angular_cutoff must lie in"):
         snnp.presets(["Si"], cutoff=5.0, angular_cutoff=6.0)
