@@ -97,20 +97,24 @@ def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_pa
     assert plain[1]["energy_rmse_meV_per_atom"] != rows[1]["energy_rmse_meV_per_atom"]
 
 
-def test_ladder_scan_holds_e0_at_the_isolated_atom_energy(tmp_path):
-    """scan(e0=...): every preset, rung 0 and the climbed ones, keeps e0 at EMT's isolated Cu
-    atom (3.51 eV) and records it in its row, the table's meta and its file."""
+def test_ladder_scan_holds_e0_and_the_angular_reach(tmp_path):
+    """scan(e0=..., angular_cutoff=...): every preset, rung 0 and the climbed ones, keeps e0 at
+    EMT's isolated Cu atom (3.51 eV) and its angular filters inside the first neighbour shell
+    (3.2 A), and records both in its row, the table's meta and its file."""
     train = datasets.emt_copper(scale=0.3, seed=1)
     test = datasets.emt_copper(scale=0.15, seed=2)
     rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], cutoff=4.5,
                             max_iter=12, timing_atoms=200, log=None, out=tmp_path / "e",
-                            e0={"Cu": 3.51})
+                            e0={"Cu": 3.51}, angular_cutoff=3.2)
     assert [r["e0"] for r in rows] == ["Cu=3.51", "Cu=3.51"]
+    assert [r["angular_cutoff"] for r in rows] == [3.2, 3.2]
     for name in ("smeam", "snnp_small"):
         model = snnp.load(tmp_path / "e" / f"{name}.json")
         assert model.e0.tolist() == [3.51] and model.provenance["fit"]["e0"] == [3.51]
+        assert {s.x1 for bank in model.filters.f for s in bank} == {3.2}
+        assert model.cutoff == 4.5 and np.isfinite(rows[0]["energy_rmse_meV_per_atom"])
     meta = json.loads((tmp_path / "e" / "ladder.json").read_text())["meta"]
-    assert meta["e0"] == {"Cu": 3.51}
+    assert meta["e0"] == {"Cu": 3.51} and meta["angular_cutoff"] == 3.2
 
 
 @pytest.mark.parametrize("argv, message", [
