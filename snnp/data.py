@@ -28,6 +28,16 @@ def _voigt_slots(order):
     return tuple(3 + names.index(p) for p in ("yz", "zx", "xy"))
 
 
+def _published_stress_order(path):
+    """The shear order of a published mlearn file, recognised by its sha256 (None if not one)."""
+    from .datasets import MLEARN_SHA256, MLEARN_STRESS_ORDER, _sha256
+    digest = _sha256(path)
+    for (element, _), known in MLEARN_SHA256.items():
+        if known == digest:
+            return MLEARN_STRESS_ORDER[element]
+    return None
+
+
 def _mlearn_stress_order(entries, path):
     """Which shear order a file's virial stresses use, from its sheared cells.
 
@@ -242,8 +252,9 @@ class Dataset:
 
         ``stress_order``: the order of the shear components after xx yy zz, "xy yz zx" (VASP's)
         or "xy zx yz".  The published files use both (Li, Si the first; Mo, Cu, Ni the second),
-        so the default "auto" reads it off the file's sheared cells, and takes VASP's order
-        for a file without any (docs/conventions.md)."""
+        so the default "auto" reads it off the file's sheared cells; a file without any takes
+        its element's order if it is one of the published files (by its sha256: Mo's test set
+        has no sheared cell), VASP's otherwise (docs/conventions.md)."""
         path = os.fspath(path)
         with open(path) as fh:
             try:
@@ -253,7 +264,8 @@ class Dataset:
         if not isinstance(entries, list):
             raise ValueError(f"{path}: an mlearn file holds a JSON list of structures")
         if stress_order == "auto":
-            stress_order = _mlearn_stress_order(entries, path) or "xy yz zx"
+            stress_order = (_mlearn_stress_order(entries, path) or _published_stress_order(path)
+                            or "xy yz zx")
         if stress_order not in MLEARN_STRESS_ORDERS:
             raise ValueError(f"stress_order must be 'auto' or one of {list(MLEARN_STRESS_ORDERS)}, "
                              f"got {stress_order!r}")

@@ -1,6 +1,7 @@
 """The snnp command line, the built-in dataset, the mlearn loader and a small ladder scan."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,22 @@ def test_zoo_models_load_by_name(tmp_path, monkeypatch):
     assert snnp.load("Cu/smeam") == model
     with pytest.raises(FileNotFoundError, match="no zoo model of that name; zoo models: \\['Cu/smeam'\\]"):
         snnp.load("Cu/huge")
+
+
+@pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
+def test_zoo_table_holds_what_its_models_give(element):
+    """Every zoo model of an element, scored again on the mlearn test set, gives the energy and
+    force RMSEs that models_zoo/zoo.json (and so the README table) records for it, and carries
+    the test data's hash in its provenance."""
+    test = snnp.Dataset.from_mlearn(data_path("mlearn", element, "test.json"))
+    rows = [r for r in json.loads((Path(snnp._zoo_dir()) / "zoo.json").read_text())["rows"]
+            if r["element"] == element]
+    assert [r["preset"] for r in rows] == list(snnp.models.LADDER)
+    for row in rows:
+        model = snnp.load(f"{element}/{row['preset']}")
+        score = model.score(test)
+        assert score["energy_meV_per_atom"]["rmse"] == pytest.approx(
+            row["energy_rmse_meV_per_atom"], rel=1e-9), row["preset"]
+        assert score["forces_eV_per_A"]["rmse"] == pytest.approx(
+            row["force_rmse_eV_per_A"], rel=1e-9), row["preset"]
+        assert model.provenance["test_data_sha256"] == test.sha256()

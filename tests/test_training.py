@@ -78,6 +78,19 @@ def test_mlearn_shear_stresses_land_in_the_sheared_plane(element):
         Dataset.from_mlearn(path, stress_order="xx yy zz")
 
 
+def test_published_mlearn_file_without_sheared_cells_takes_its_elements_shear_order(tmp_path):
+    """Mo's test set has no sheared cell to read the order off: recognised by its checksum, it
+    takes Mo's order (as snnp.datasets.mlearn passes it); the same entries in another file
+    (not a published one) fall back to VASP's order, which moves the Mo shear stresses."""
+    path = data_path("mlearn", "Mo", "test.json")
+    ds = Dataset.from_mlearn(path)
+    assert ds.sha256() == Dataset.from_mlearn(path, stress_order="xy zx yz").sha256()
+    assert ds.sha256() != Dataset.from_mlearn(path, stress_order="xy yz zx").sha256()
+    copy = tmp_path / "test.json"
+    copy.write_text(json.dumps(json.loads(path.read_text()), indent=1))
+    assert Dataset.from_mlearn(copy).sha256() == Dataset.from_mlearn(path, stress_order="xy yz zx").sha256()
+
+
 def test_extxyz_and_ase_db_readers_with_custom_keys(tmp_path):
     import ase.db
     import ase.io
