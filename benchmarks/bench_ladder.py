@@ -10,9 +10,10 @@ kept.  In the same run, LAMMPS ``meam/spline`` (1 MPI rank, 1 thread) runs NVE w
 rung-0 preset exported to a ``meam/spline`` file (same functional form and cutoff), so the
 ladder's costs can be read against LAMMPS as well as against rung 0.
 
-The s-NNP presets are timed a second time with their angular filters ending at
-``--angular-cutoff`` (4.4 A; rows named ``snnp_medium@4.4A``): pairs beyond it enter no
-triplet, which is where most of an s-NNP's time goes.
+Every preset is timed a second time with its angular filters ending at ``--angular-cutoff``
+(3.5 A, inside Si's first neighbour shell as in Lenosky's Si meam/spline and the zoo's Si
+models; rows named ``snnp_medium@3.5A``): pairs beyond it enter no triplet, which is where
+most of the time goes.
 
 Preset parameters are unfitted but made nonzero (random MLP output layers) so no work is
 skipped; cost does not depend on parameter values otherwise.
@@ -94,8 +95,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cutoff", type=float, default=5.0)
-    parser.add_argument("--angular-cutoff", type=float, default=4.4,
-                        help="also time the s-NNPs with angular filters ending here (0: skip)")
+    parser.add_argument("--angular-cutoff", type=float, default=3.5,
+                        help="also time every preset with angular filters ending here (0: skip)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -105,10 +106,10 @@ def main():
     for label, atoms in systems().items():
         ladder = {name: activate(m) for name, m in
                   snnp.presets([label], cutoff=args.cutoff).items()}
-        if args.angular_cutoff:       # the s-NNPs again, angular filters ending earlier
+        if args.angular_cutoff:       # every preset again, angular filters ending earlier
             short = snnp.presets([label], cutoff=args.cutoff, angular_cutoff=args.angular_cutoff)
             ladder.update({f"{name}@{args.angular_cutoff:g}A": activate(m)
-                           for name, m in short.items() if name.startswith("snnp")})
+                           for name, m in short.items()})
         lmp_us, lmp_info = time_lammps(ladder["smeam"], atoms, max(args.steps * 5, 20))
         base = None
         for name, model in ladder.items():
