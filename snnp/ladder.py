@@ -272,8 +272,17 @@ def pareto_plot(rows, out, references=None):
                 best = err[i]
         ax.plot(cost[front], err[front], "-", color="0.6", zorder=1, label="Pareto front")
         ax.scatter(cost, err, zorder=2, color="C0")
-        for r, x, y in zip(rows, cost, err):
-            ax.annotate(r["preset"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        # labels above their points; one that would sit on its cost-neighbour's goes below
+        span_x = np.ptp(np.log(cost)) or 1.0
+        span_y = np.ptp(np.log(err)) or 1.0
+        below = set()
+        for a, b in zip(order[:-1], order[1:]):
+            if (a not in below and abs(np.log(cost[b] / cost[a])) < 0.15 * span_x
+                    and abs(np.log(err[b] / err[a])) < 0.08 * span_y):
+                below.add(b)
+        for k, (r, x, y) in enumerate(zip(rows, cost, err)):
+            ax.annotate(r["preset"], (x, y), textcoords="offset points", fontsize=8,
+                        xytext=(5, -11) if k in below else (5, 4))
         ax.set_xlabel("cost (µs/atom/step)")
         ax.set_ylabel(label)
         shown = np.concatenate([err, [v[col] for v in (references or {}).values()]])
