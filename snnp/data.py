@@ -28,10 +28,11 @@ def _voigt_slots(order):
     return tuple(3 + names.index(p) for p in ("yz", "zx", "xy"))
 
 
-def _published_stress_order(path):
-    """The shear order of a published mlearn file, recognised by its sha256 (None if not one)."""
-    from .datasets import MLEARN_SHA256, MLEARN_STRESS_ORDER, _sha256
-    digest = _sha256(path)
+def _published_stress_order(raw):
+    """The shear order of a published mlearn file, recognised by the sha256 of its bytes
+    ``raw`` (None if not one)."""
+    from .datasets import MLEARN_SHA256, MLEARN_STRESS_ORDER
+    digest = hashlib.sha256(raw).hexdigest()
     for (element, _), known in MLEARN_SHA256.items():
         if known == digest:
             return MLEARN_STRESS_ORDER[element]
@@ -256,15 +257,16 @@ class Dataset:
         its element's order if it is one of the published files (by its sha256: Mo's test set
         has no sheared cell), VASP's otherwise (docs/conventions.md)."""
         path = os.fspath(path)
-        with open(path) as fh:
-            try:
-                entries = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        with open(path, "rb") as fh:
+            raw = fh.read()                     # parsed, and hashed if the order needs it
+        try:
+            entries = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(entries, list):
             raise ValueError(f"{path}: an mlearn file holds a JSON list of structures")
         if stress_order == "auto":
-            stress_order = (_mlearn_stress_order(entries, path) or _published_stress_order(path)
+            stress_order = (_mlearn_stress_order(entries, path) or _published_stress_order(raw)
                             or "xy yz zx")
         if stress_order not in MLEARN_STRESS_ORDERS:
             raise ValueError(f"stress_order must be 'auto' or one of {list(MLEARN_STRESS_ORDERS)}, "
