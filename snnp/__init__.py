@@ -8,19 +8,20 @@ evaluation takes ``device="cpu"`` or ``"gpu"`` (``snnp.backends``).
 __version__ = "0.1.0"
 
 from . import _kernels
-from .calculator import SNNPCalculator
+from .calculator import CloseApproachWarning, SNNPCalculator
 from .data import Dataset, Structure
 from .training import Loss
 from . import datasets, ladder
 from .embedding import MLPEmbedding
 from .filters import FilterBank
-from .coverage import FilterCoverage
+from .coverage import ExtrapolationGrade, FilterCoverage
+from .core import ZBLCore
 from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
 from .backends import new_neighbor_list
 from .splines import Spline
 
-__all__ = ["Dataset", "Structure", "Loss", "FilterCoverage", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "NeighborList", "neighbor_list",
+__all__ = ["Dataset", "Structure", "Loss", "FilterCoverage", "ExtrapolationGrade", "ZBLCore", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "CloseApproachWarning", "NeighborList", "neighbor_list",
            "new_neighbor_list",           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
 
 

@@ -101,11 +101,14 @@ class Model:
         self.e0 = np.zeros(n) if e0 is None else np.array(e0, dtype=float)
         if self.e0.shape != (n,):
             raise ValueError(f"e0 needs one value per species ({n}), got {self.e0.shape}")
-        #: raise when two atoms are closer than the radial splines' first knot
-        self.check_short_distances = True
+        #: raise (instead of warning through the calculator) when two atoms come closer than
+        #: the data reached (``short_range_limit``); atoms on top of each other always raise
+        self.check_short_distances = False
         self.provenance = {}
         self._cached_tables = None
         self._cached_device = None
+        self._core = None
+        self._extrapolation = None
 
     # -- structure -------------------------------------------------------------------------
     @property
@@ -132,6 +135,54 @@ class Model:
     def inner_cutoff(self):
         """Shortest distance the radial splines describe (their smallest first knot)."""
         return min(s.x0 for s in self._radial_splines())
+
+    @property
+    def short_range_limit(self):
+        """Below this distance the model is outside its data: the core's smallest r_out (the
+        shortest training distance of any pair), or without a core the splines' first knot."""
+        if self.core is not None:
+            return min(r for _, r in self.core.radii.values())
+        return self.inner_cutoff
+
+    @property
+    def core(self):
+        """The screened-nuclear core and clamp of the learned terms (``snnp.core.ZBLCore``),
+        or None (LAMMPS meam/spline files and version-1 model files have none)."""
+        return self._core
+
+    @core.setter
+    def core(self, core):
+        from .core import ZBLCore
+        if core is not None and (not isinstance(core, ZBLCore) or core.species != self.species):
+            raise ValueError("the core must be a ZBLCore over the model's species")
+        if core is not None and core.r_out >= self.cutoff:
+            raise ValueError(f"the core's outer radius {core.r_out:.4g} A must lie inside the "
+                             f"cutoff {self.cutoff:.4g} A")
+        self._core = core
+        self.invalidate()
+
+    def set_core(self, core):
+        """Attach a ``snnp.core.ZBLCore`` (or None to remove it); returns the model."""
+        self.core = core
+        return self
+
+    @property
+    def extrapolation(self):
+        """The extrapolation grade reference (``snnp.ExtrapolationGrade``) or None."""
+        return self._extrapolation
+
+    @extrapolation.setter
+    def extrapolation(self, grade):
+        from .coverage import ExtrapolationGrade
+        if grade is not None:
+            if not isinstance(grade, ExtrapolationGrade):
+                raise ValueError("extrapolation must be an snnp.ExtrapolationGrade or None")
+            if grade.mean.shape != (self.n_species, self.filters.n_filters):
+                raise ValueError(f"the extrapolation grade has shape {grade.mean.shape}; this "
+                                 f"model has {self.n_species} species and "
+                                 f"{self.filters.n_filters} filters")
+        self._extrapolation = grade
+        self.invalidate()
 
     @property
     def n_params(self):
@@ -311,7 +362,10 @@ class Model:
         return _kernels.Tables(n, self.n_radial, self.n_angular, self.cutoff, x0, h, nint, off,
                                coef, per_pair("pair"), per_species("rho"), per_species("f"),
                                per_pair("g"), per_species("U"), U0,
-                               mlp=self.mlp.kernel_spec() if self.mlp is not None else None)
+                               mlp=self.mlp.kernel_spec() if self.mlp is not None else None,
+                               core=None if self.core is None else self.core.table(),
+                               grade=None if self.extrapolation is None
+                               else self.extrapolation.kernel_reference())
 
     def _device_model(self):
         """This model's tables on the GPU (snnp.backends.gpu), built once per parameter set."""
@@ -332,10 +386,14 @@ class Model:
         return positions, cell, species, neighbors
 
     def compute(self, atoms, properties=("energy", "forces", "stress"), neighbors=None,
-                device="cpu"):
+                device="cpu", strict=None):
         """Energy, per-atom energies, forces, stress and per-atom stresses of an ASE Atoms.
 
-        ``properties`` may name energy, free_energy, energies, forces, stress, stresses.
+        ``properties`` may name energy, free_energy, energies, forces, stress, stresses and
+        extrapolation (per-atom grades, with "max_extrapolation"; needs
+        ``model.extrapolation``).  Results also hold "closest_pair" (distance, i, j) when two
+        atoms are closer than ``short_range_limit``; ``strict=True`` (default:
+        ``model.check_short_distances``) raises instead.  Atoms on top of each other raise.
         ``neighbors`` is an optional ``NeighborList`` kept between calls (the calculator keeps
         one with a Verlet skin; ``snnp.new_neighbor_list(cutoff, skin, device)`` makes the
         right kind).  ``device``: "cpu" (compiled C, OpenMP) or "gpu" (the same kernels
@@ -349,18 +407,29 @@ class Model:
         if want_stress and not volume > 1e-12:
             raise ValueError("stress needs a cell with nonzero volume; this structure's cell "
                              f"has volume {volume:.3g} A^3")
+        want_grade = "extrapolation" in want or "max_extrapolation" in want
+        if want_grade and self.extrapolation is None:
+            raise ValueError("this model carries no extrapolation grade reference; attach one "
+                             "with model.extrapolation = snnp.ExtrapolationGrade.from_data("
+                             "model, training_data) (fits do it)")
         if device == "gpu":
             from .backends import gpu
             out = gpu.compute(self, positions, species, nl, "forces" in want, want_stress,
-                              "stresses" in want)
+                              "stresses" in want, grade=want_grade)
         else:
             out = self.tables.compute(positions, species, nl.offsets, nl.neighbors,
                                       nl.shift_vectors, forces="forces" in want,
-                                      virial=want_stress, atom_virial="stresses" in want)
-        self._check_distances(out)
+                                      virial=want_stress, atom_virial="stresses" in want,
+                                      grade=want_grade)
+        close = self._check_distances(out, strict)
         energies = out["energies"] + self.e0[species]
         energy = float(energies.sum())
         results = {"energy": energy, "free_energy": energy, "energies": energies}
+        if close is not None:
+            results["closest_pair"] = close
+        if want_grade:
+            results["extrapolation"] = out["grade"]
+            results["max_extrapolation"] = float(out["grade"].max(initial=0.0))
         if "forces" in want:
             results["forces"] = out["forces"]
         if want_stress:
@@ -377,7 +446,7 @@ class Model:
         out = self.tables.compute(positions, species, nl.offsets, nl.neighbors, nl.shift_vectors,
                                   mode=_kernels.MODE_DESCRIPTORS, forces=False, virial=False,
                                   descriptors=True)
-        self._check_distances(out)
+        self._check_distances(out, strict=False)
         return out["G"][:, :self.filters.n_filters]
 
     def embedding_energy(self, G, species=0):
@@ -386,18 +455,25 @@ class Model:
         sp = np.broadcast_to(np.asarray(species), (len(G),))
         return self.tables.embed(sp, G)
 
-    def _check_distances(self, out):
+    def _check_distances(self, out, strict=None):
+        """Raise for coincident atoms; for a pair closer than ``short_range_limit`` return
+        (distance, i, j), or raise when strict."""
+        i, j = out["rmin_pair"]
         if out["rmin"] == 0.0:
-            i, j = out["rmin_pair"]
             raise ValueError(f"atoms {i} and {j} sit at the same position (or on a periodic "
                              "image of each other)")
-        if self.check_short_distances and out["rmin"] < self.inner_cutoff:
-            i, j = out["rmin_pair"]
+        limit = self.short_range_limit
+        if not out["rmin"] < limit:
+            return None
+        strict = self.check_short_distances if strict is None else strict
+        if strict:
+            where = ("the ZBL core and clamped learned terms act there" if self.core is not None
+                     else "energies there are linear extrapolations of the splines")
             raise ValueError(
                 f"atoms {i} and {j} are {out['rmin']:.4g} A apart, closer than the "
-                f"{self.inner_cutoff:.4g} A where this model's radial splines begin; energies "
-                f"there are linear extrapolations. Set model.check_short_distances = False to "
-                f"evaluate anyway.")
+                f"{limit:.4g} A this model's data reach; {where}. Use strict=False (or "
+                f"model.check_short_distances = False) to evaluate anyway.")
+        return (float(out["rmin"]), int(i), int(j))
 
     def fit(self, train, validation=None, **options):
         """Fit to an ``snnp.Dataset``; returns the model (see ``snnp.training.fit``)."""
@@ -440,6 +516,8 @@ class Model:
             "filters": self.filters.to_dict(),
             "U": None if self.U is None else [s.to_dict() for s in self.U],
             "mlp": None if self.mlp is None else self.mlp.to_dict(),
+            "core": None if self.core is None else self.core.to_dict(),
+            "extrapolation": None if self.extrapolation is None else self.extrapolation.to_dict(),
         }
 
     @classmethod
@@ -457,6 +535,12 @@ class Model:
                        U=None if d.get("U") is None else [Spline.from_dict(v) for v in d["U"]],
                        mlp=None if d.get("mlp") is None else MLPEmbedding.from_dict(d["mlp"]),
                        e0=d.get("e0"))
+        if d.get("core") is not None:
+            from .core import ZBLCore
+            model.core = ZBLCore.from_dict(d["core"], species)
+        if d.get("extrapolation") is not None:
+            from .coverage import ExtrapolationGrade
+            model.extrapolation = ExtrapolationGrade.from_dict(d["extrapolation"])
         return model
 
     def copy(self):
@@ -568,9 +652,11 @@ class SplineMEAMNN(Model):
     def from_spline_meam(cls, model, widths=(8,), activation="tanh", seed=0):
         """Climb from rung 0: same filters, pair term and U, plus a zero MLP correction."""
         mlp = MLPEmbedding(model.n_species, model.filters.n_filters, widths, activation, seed=seed)
-        return cls(model.species, model.filters.copy(), [s.copy() for s in model.U], mlp,
-                   pair=None if model.pair is None else {k: s.copy() for k, s in model.pair.items()},
-                   e0=model.e0.copy())
+        out = cls(model.species, model.filters.copy(), [s.copy() for s in model.U], mlp,
+                  pair=None if model.pair is None else {k: s.copy() for k, s in model.pair.items()},
+                  e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        return out
 
 
 class SNNP(Model):
@@ -628,6 +714,7 @@ class SNNP(Model):
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
         pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
         out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
         if data is not None:
             images = [getattr(item, "atoms", item) for item in data]
             G = np.vstack([out.descriptors(a) for a in images])
@@ -655,7 +742,7 @@ LADDER = {
 
 
 def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
-            angular_cutoff=None):
+            angular_cutoff=None, core=True):
     """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
 
     Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
@@ -665,7 +752,11 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     Pairs beyond it enter no triplet: the three-body terms see only the nearer neighbours, as
     in Lenosky's Si meam/spline (f ends at 3.5 A, the pair term at 4.5 A), and every rung gets
     cheaper.  Rungs 0 and 1 stay in the meam/spline form (a spline may end before the cutoff).
+    ``core``: give every preset of chemical elements a ZBL core (``snnp.ZBLCore``) whose radii
+    ``fit`` chooses from the training data (until then r_out = r_min); False: none.
     """
+    from .core import ZBLCore
+    from .training import _elements
     species = list(species)
     n = len(species)
     out = {}
@@ -683,5 +774,7 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
             model = SplineMEAMNN(species, filters, U, mlp, pair=pair)
         else:
             model = SNNP(species, filters, mlp, pair=pair)
+        if core and _elements(species):
+            model.core = ZBLCore(species, default_r_out=r_min)
         out[name] = model
     return out

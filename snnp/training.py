@@ -467,7 +467,7 @@ def _one_blas_thread(func):
 def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
-        prior=None, e0=None, log=True):
+        prior=None, e0=None, core="auto", extrapolation=64, log=True):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -483,8 +483,15 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     ``e0``: isolated-atom energies {element: eV} in the labels' energy zero; e0 is held there
     instead of fitted, so the pair term and embedding carry the whole cohesive energy and an
     atom losing neighbours climbs towards the free atom's energy (docs/training.md).
+    ``core``: the short-range rule (docs/theory.md, "Where the data end"). "auto" (default):
+    a model without a core, or with one whose radii are still to be chosen (presets), gets a
+    ``ZBLCore`` with r_out at each species pair's shortest distance in ``train``; a core with
+    radii the user set is kept.  A ``ZBLCore``: use that one.  None: leave the model's core as
+    it is.  Models of non-element species ("X") get none.  ``extrapolation``: the number of
+    centres of the ``ExtrapolationGrade`` the fitted model carries, from ``train`` (0: none).
     Deterministic for a given seed and thread count.
     """
+    from .core import ZBLCore
     from .data import Dataset
     loss = loss or Loss()
     if not isinstance(train, Dataset):
@@ -500,6 +507,19 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
     say = (print if log is True else log) if log else (lambda *a, **k: None)
     e0 = None if e0 is None else free_atom_energies(model, e0)      # checked up front
+    if isinstance(extrapolation, bool) or not isinstance(extrapolation, (int, np.integer)) \
+            or extrapolation < 0:
+        raise ValueError(f"extrapolation must be a number of centres >= 0, got {extrapolation!r}")
+    if isinstance(core, ZBLCore):
+        model.core = core
+    elif core == "auto":
+        if (model.core is None or model.core.auto) and _elements(model.species):
+            width = model.core.clamp_width if model.core is not None else None
+            chosen = ZBLCore.from_data(model.species, train.structures, cutoff=model.cutoff,
+                                       **({} if width is None else {"clamp_width": width}))
+            model.core = chosen
+    elif core is not None:
+        raise ValueError(f"core must be 'auto', a snnp.ZBLCore or None, got {core!r}")
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -519,6 +539,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
               "validation_sha256": validation.sha256() if val_batch else None}
     if e0 is not None:
         config["e0"] = model.e0.tolist()
+    if model.core is not None:
+        config["core"] = model.core.to_dict()
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -599,12 +621,20 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             checkpoint_and_report(f"epoch {state['step']:4d}  loss {total / max(1, -(-len(order) // batch_size)):.4g}")
     if state["best_params"] is not None:
         model.set_params(np.array(state["best_params"]))
+    if extrapolation:
+        from .coverage import ExtrapolationGrade
+        model.extrapolation = ExtrapolationGrade.from_data(model, train, n_centres=extrapolation)
     model.provenance = {"training_data_sha256": config["train_sha256"],
                         "validation_data_sha256": config["validation_sha256"],
                         "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
                         "steps": state["step"],
                         "seconds": spent + time.perf_counter() - clock}
     return model
+
+
+def _elements(species):
+    from ase.data import atomic_numbers
+    return all(s in atomic_numbers and s != "X" for s in species)
 
 
 def _attach_prior(batch, structures, prior):

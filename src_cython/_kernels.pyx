@@ -33,6 +33,9 @@ cdef extern from "kernels.h":
         const double *mlp_mean
         const double *mlp_inv_scale
         const double *mlp_zero
+        const double *core
+        int grade_M
+        const double *grade_ref
     double snnp_embed(const snnp_model *m, int s, const double *G, double *dG) nogil
     int snnp_scratch_per_neighbor(const snnp_model *m) nogil
     void snnp_spline_eval(const snnp_model *m, int b, int K, double x, double *v, double *d) nogil
@@ -50,7 +53,7 @@ cdef extern from "cpu_driver.h" nogil:
                          const long long *offsets, const int *nbr, const double *shift,
                          int nthreads, int mode, const double *gamma, const snnp_field *fld,
                          double *energies, double *G_out, double *forces, double *virial,
-                         double *atom_virial, double *rmin_out, int *pair_out)
+                         double *atom_virial, double *grade, double *rmin_out, int *pair_out)
     int snnp_cpu_param_grad(const snnp_model *m, long long ncoef, int natoms, const double *x,
                             const int *species, const long long *offsets, const int *nbr,
                             const double *shift, int nthreads, const snnp_field *fld,
@@ -84,6 +87,7 @@ cdef extern from *:
 MODE_FULL, MODE_DESCRIPTORS, MODE_BACKWARD, MODE_TANGENT = 0, 1, 2, 3
 MAX_FILTERS = 64
 MLP_MAX_WIDTH, MLP_MAX_LAYERS = 128, 8
+CORE_STRIDE = 11   # kernels.h SNNP_CORE_STRIDE
 ACTIVATIONS = {"tanh": 0, "softplus": 1, "silu": 2, "linear": 3}
 
 _threads = [0]   # 0: OpenMP default (OMP_NUM_THREADS or all cores)
@@ -118,12 +122,18 @@ cdef class Tables:
     cdef public int n_species, K_r, K_a
     cdef public double cutoff
     cdef public long long n_coef
+    cdef public bint has_core
+    cdef public int grade_M
 
     def __init__(self, int n_species, int K_r, int K_a, double cutoff, blk_x0, blk_h, blk_nint,
-                 blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0, mlp=None):
+                 blk_off, coef, phi_blk, rho_blk, f_blk, g_blk, U_blk, U0, mlp=None,
+                 core=None, grade=None):
         """`mlp`, if given: dict with `widths` (hidden widths), `activation` (name),
         `weights` (one flat array per species: per layer W (out x in) then b), `mean` and
-        `scale` (n_species x (K_r + K_a)) of the input standardisation."""
+        `scale` (n_species x (K_r + K_a)) of the input standardisation.
+        `core`, if given: (n_species**2, CORE_STRIDE) short-range table (kernels.h, snnp_core).
+        `grade`, if given: (M, ref) with the grade reference laid out as kernels.h's snnp_grade
+        reads it (per species: mean, inv_scale, inv_radius, M centres)."""
         if K_r + K_a > MAX_FILTERS:
             raise ValueError(f"at most {MAX_FILTERS} filters in total, got {K_r + K_a}")
         cdef cnp.ndarray[double] x0 = _c(blk_x0, np.float64)
@@ -173,8 +183,20 @@ cdef class Tables:
                 raise ValueError("MLP input mean/scale need n_species x (K_r + K_a) values")
             mzero = np.zeros(n_species)
             nlayers, act = len(widths) - 1, ACTIVATIONS[mlp["activation"]]
+        cdef cnp.ndarray[double] ctab = np.zeros(1)
+        if core is not None:
+            ctab = _c(np.asarray(core, dtype=np.float64).ravel(), np.float64)
+            if ctab.shape[0] != n_species * n_species * CORE_STRIDE:
+                raise ValueError(f"core table needs {n_species}^2 x {CORE_STRIDE} values")
+        cdef cnp.ndarray[double] gref = np.zeros(1)
+        cdef int gM = 0
+        if grade is not None:
+            gM = int(grade[0])
+            gref = _c(np.asarray(grade[1], dtype=np.float64).ravel(), np.float64)
+            if gM < 1 or gref.shape[0] != n_species * (2 * KG + 1 + gM * KG):
+                raise ValueError("grade reference needs n_species x (2K + 1 + M K) values")
         self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0,
-                      width, moff, mw, mmean, misc, mzero)
+                      width, moff, mw, mmean, misc, mzero, ctab, gref)
         self.n_species, self.K_r, self.K_a, self.cutoff = n_species, K_r, K_a, cutoff
         self.n_coef = cf.shape[0]
         self.m.n_species = n_species
@@ -201,6 +223,11 @@ cdef class Tables:
         self.m.mlp_mean = &mmean[0]
         self.m.mlp_inv_scale = &misc[0]
         self.m.mlp_zero = &mzero[0]
+        self.m.core = &ctab[0] if core is not None else NULL
+        self.m.grade_M = gM
+        self.m.grade_ref = &gref[0]
+        self.has_core = core is not None
+        self.grade_M = gM
         if nlayers:   # reference the MLP to an isolated atom (G = 0): its energy is e0 alone
             e, _ = self.embed(np.arange(n_species), np.zeros((n_species, KG)), spline=False)
             mzero[:] = e
@@ -213,10 +240,15 @@ cdef class Tables:
         mlp_w, mlp_mean, mlp_inv_scale, mlp_zero (used by snnp.io.lammps_snnp)."""
         names = ("blk_x0", "blk_h", "blk_invh", "blk_nint", "blk_off", "coef", "phi_blk",
                  "rho_blk", "f_blk", "g_blk", "U_blk", "U0", "mlp_width", "mlp_off", "mlp_w",
-                 "mlp_mean", "mlp_inv_scale", "mlp_zero")
+                 "mlp_mean", "mlp_inv_scale", "mlp_zero", "core", "grade_ref")
         out = {k: np.array(v, copy=True) for k, v in zip(names, self._keep)}
         out["mlp_nlayers"] = self.m.mlp_nlayers
         out["mlp_act"] = self.m.mlp_act
+        if not self.has_core:
+            out["core"] = None
+        out["grade_M"] = self.grade_M
+        if not self.grade_M:
+            out["grade_ref"] = None
         return out
 
     def scratch_per_neighbor(self):
@@ -287,12 +319,14 @@ cdef class Tables:
 
     def compute(self, positions, species, offsets, neighbors, shifts, int mode=MODE_FULL,
                 gamma=None, bint forces=True, bint virial=True, bint atom_virial=False,
-                bint descriptors=False, field=None):
+                bint descriptors=False, field=None, bint grade=False):
         """Run the per-atom kernel over all atoms.
 
         Returns a dict with `energies` (N,), and where asked `forces` (N,3), `virial` (3,3) =
         sum over bonds of dE/dr_ij (x) r_ij, `atom_virial` (N,3,3), `G` (N, K_r+K_a), plus the
         shortest pair distance `rmin` and the pair `rmin_pair` (i, j) where it occurs.
+        With ``grade`` (and a grade reference in the tables) also `grade` (N,), the per-atom
+        extrapolation grade.
         MODE_TANGENT needs `field` = (lam (N,3), mu (S,3,3), structure (N,)) and returns `G` as
         (N, 2(K_r+K_a)): the filters, then their derivative along the field.
         """
@@ -327,6 +361,8 @@ cdef class Tables:
         if mode == MODE_BACKWARD:
             gam = _c(gamma, np.float64).reshape(n, KG)
             gp = &gam[0, 0]
+        grade = grade and self.grade_M > 0
+        cdef cnp.ndarray[double] Xg = np.zeros(n if grade else 1)
         cdef double rmin = 0.0
         cdef int pair[2]
         cdef int nt = get_num_threads()
@@ -341,6 +377,7 @@ cdef class Tables:
                                   &F[0, 0] if forces else NULL,
                                   &W[0, 0] if virial else NULL,
                                   &AW[0, 0, 0] if atom_virial else NULL,
+                                  &Xg[0] if grade else NULL,
                                   &rmin, pair)
         if rc != 0:
             raise MemoryError("snnp kernel could not allocate its work buffers")
@@ -353,6 +390,8 @@ cdef class Tables:
             out["atom_virial"] = AW
         if descriptors:
             out["G"] = G
+        if grade:
+            out["grade"] = Xg
         return out
 
 

@@ -54,12 +54,13 @@ static int snnp_max_threads(void)
 }
 
 /* Returns 0 on success, -1 when memory could not be allocated.
- * energies[N] always written; G_out[N*(K_r+K_a)], forces[3N], virial[9], atom_virial[9N] optional. */
+ * energies[N] always written; G_out[N*(K_r+K_a)], forces[3N], virial[9], atom_virial[9N] and
+ * grade[N] (extrapolation grades, snnp_grade) optional. */
 static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, const int *species,
                             const long long *offsets, const int *nbr, const double *shift,
                             int nthreads, int mode, const double *gamma, const snnp_field *fld,
                             double *energies, double *G_out, double *forces, double *virial,
-                            double *atom_virial, double *rmin_out, int *pair_out)
+                            double *atom_virial, double *grade, double *rmin_out, int *pair_out)
 {
     const int KG = m->K_r + m->K_a;
     const int gstride = (mode == SNNP_TANGENT) ? 2 * KG : KG;
@@ -104,7 +105,7 @@ static int snnp_cpu_compute(const snnp_model *m, int natoms, const double *x, co
                                         gamma ? gamma + (size_t)KG * i : NULL, fld,
                                         G_out ? G_out + (size_t)gstride * i : NULL, fb, vb,
                                         atom_virial ? atom_virial + 9 * (size_t)i : NULL,
-                                        &rmin, &j0);
+                                        &rmin, &j0, grade ? grade + i : NULL);
                 if (rmin < r0) { imin = i; jmin = j0; }
             }
         }

@@ -71,6 +71,13 @@ typedef struct {
     const double *mlp_w;         /* per layer: W (out x in, row-major) then b (out) */
     const double *mlp_mean, *mlp_inv_scale;   /* [ns * (K_r + K_a)] */
     const double *mlp_zero;      /* [ns] MLP output at G = 0, subtracted (isolated atom: 0) */
+    /* short range (docs/theory.md, "Where the data end"), per ordered species pair, or NULL:
+     * SNNP_CORE_STRIDE doubles, see snnp_core */
+    const double *core;
+    /* extrapolation grade (snnp_grade): centres per species (0 = no grade) and, per species,
+     * mean[KG] inv_scale[KG] inv_radius centres[grade_M][KG] */
+    int grade_M;
+    const double *grade_ref;
 } snnp_model;
 
 enum { SNNP_TANH = 0, SNNP_SOFTPLUS = 1, SNNP_SILU = 2, SNNP_LINEAR = 3 };
@@ -217,6 +224,68 @@ SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
     return m->blk_x0[b] + n * m->blk_h[b];
 }
 
+/* Short range.  Per ordered species pair (a, b) the table m->core holds SNNP_CORE_STRIDE doubles:
+ *   [0] zz = Z_a Z_b e^2/(4 pi eps0) (eV A; 0: no core)   [1] 1/a, the ZBL screening length
+ *   [2] r_in  [3] r_out   [4..7] sw1..sw4  [8] sw5 (constant shift)   as LAMMPS pair_style zbl
+ *   [9] r_c  [10] w: below r_c the learned radial splines (phi, rho, f) of the pair see the
+ *       distance r_eff = r_c + w tanh((r - r_c)/w) (r_c = 0: no clamp).
+ * The ZBL universal screening function with LAMMPS's switching: for r < r_out,
+ *   E(r) = E_zbl(r) + sw5 + [r > r_in] (sw3 t^3 + sw4 t^4),  t = r - r_in,
+ * so E, E' and E'' reach 0 at r_out; it has no trainable parameters. */
+#define SNNP_CORE_STRIDE 11
+
+SNNP_FN double snnp_core(const double *c, double r, double *dE)
+{
+    *dE = 0.0;
+    if (c[0] == 0.0 || r >= c[3]) return 0.0;
+    const double x = r * c[1];
+    const double e1 = 0.18175 * exp(-3.19980 * x), e2 = 0.50986 * exp(-0.94229 * x);
+    const double e3 = 0.28022 * exp(-0.40290 * x), e4 = 0.02817 * exp(-0.20162 * x);
+    const double phi = e1 + e2 + e3 + e4;
+    const double dphi = -(3.19980 * e1 + 0.94229 * e2 + 0.40290 * e3 + 0.20162 * e4) * c[1];
+    const double invr = 1.0 / r;
+    double E = c[0] * phi * invr + c[8];
+    double d = c[0] * (dphi - phi * invr) * invr;
+    if (r > c[2]) {
+        const double t = r - c[2];
+        E += t * t * t * (c[6] + c[7] * t);
+        d += t * t * (c[4] + c[5] * t);
+    }
+    *dE = d;
+    return E;
+}
+
+/* The distance the learned radial splines of a pair see (see snnp_core): r itself above r_c,
+ * below it r_c + w tanh((r - r_c)/w), which matches r to second order at r_c and never falls
+ * below r_c - w.  *J = dr_eff/dr. */
+SNNP_FN double snnp_clamped(const double *c, double r, double *J)
+{
+    *J = 1.0;
+    if (!c || r >= c[9]) return r;
+    const double t = tanh((r - c[9]) / c[10]);
+    *J = 1.0 - t * t;
+    return c[9] + c[10] * t;
+}
+
+/* Extrapolation grade of a centre of species s with filters G: the distance, in filters
+ * standardised per species, to the nearest of grade_M centres chosen from the training atoms,
+ * over the largest such distance of any training atom (so every training atom grades <= 1). */
+SNNP_FN double snnp_grade(const snnp_model *m, int s, const double *G)
+{
+    const int KG = m->K_r + m->K_a, M = m->grade_M;
+    const double *ref = m->grade_ref + (long long)s * (2 * KG + 1 + (long long)M * KG);
+    const double *mean = ref, *isc = ref + KG, *cen = ref + 2 * KG + 1;
+    double z[64], best = 1e300;
+    for (int k = 0; k < KG; ++k) z[k] = (G[k] - mean[k]) * isc[k];
+    for (int c = 0; c < M; ++c) {
+        const double *q = cen + (long long)c * KG;
+        double d2 = 0.0;
+        for (int k = 0; k < KG && d2 < best; ++k) { const double t = z[k] - q[k]; d2 += t * t; }
+        if (d2 < best) best = d2;
+    }
+    return sqrt(best) * ref[2 * KG];
+}
+
 /* Scratch doubles needed per neighbour slot by snnp_atom. */
 SNNP_FN int snnp_scratch_per_neighbor(const snnp_model *m)
 {
@@ -253,6 +322,7 @@ SNNP_FN void snnp_bond_rate(const snnp_field *fld, int i, int j, const double *d
  *   vir         9 doubles, accumulates sum over bonds of dE/dr_ij (x) r_ij (row-major), or NULL
  *   avir        9 doubles for this atom's own share of the virial (overwritten), or NULL
  *   rmin, jmin  running minimum pair distance seen (for the short-distance check)
+ *   grade       the atom's extrapolation grade (snnp_grade), or NULL
  * Returns e_i: half of each pair term plus (FULL mode) U(n_i) - U(0).
  *
  * Each neighbour slot a accumulates dE/dd_a for d_a = x_j - x_i in a scalar part along u_a and
@@ -262,7 +332,7 @@ SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double
                          const int *nbr, const double *shift, int nlisted,
                          double *scr, int *iscr, int mode, const double *gamma,
                          const snnp_field *fld, double *G_out, double *f, double *vir,
-                         double *avir, double *rmin, int *jmin)
+                         double *avir, double *rmin, int *jmin, double *grade)
 {
     const int ns = m->n_species, Kr = m->K_r, Ka = m->K_a, KG = Kr + Ka;
     const int si = species[i];
@@ -292,23 +362,33 @@ SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double
         s[6] = r; s[7] = invr; s[8] = 0.0; s[9] = 0.0;
         double *fv = s + 10, *fp = fv + Ka, *alpha = fp + Ka, *beta = alpha + Ka, *rhop = beta + 3*Ka;
         iscr[2*nn] = j; iscr[2*nn+1] = sj;
+        const double *core = m->core ? m->core + SNNP_CORE_STRIDE * (si*ns + sj) : 0;
+        double J;
+        const double re = snnp_clamped(core, r, &J);     /* learned splines see r_eff */
+        if (core) {
+            double dc;
+            epair += 0.5 * snnp_core(core, r, &dc);
+            s[8] = 0.5 * dc;
+        }
         const int pb = m->phi_blk[si*ns + sj];
         if (pb >= 0) {
             double v, dv;
-            snnp_spline_eval(m, pb, 1, r, &v, &dv);
+            snnp_spline_eval(m, pb, 1, re, &v, &dv);
             epair += 0.5 * v;
-            s[8] = 0.5 * dv;
+            s[8] += 0.5 * dv * J;
         }
         if (Kr > 0) {
             double rv[64];
-            snnp_spline_eval(m, m->rho_blk[sj], Kr, r, rv, rhop);
+            snnp_spline_eval(m, m->rho_blk[sj], Kr, re, rv, rhop);
             for (int k = 0; k < Kr; ++k) G[k] += rv[k];
+            if (J != 1.0) for (int k = 0; k < Kr; ++k) rhop[k] *= J;
         }
         if (Ka > 0) {
             const int fb = m->f_blk[sj];
-            snnp_spline_eval(m, fb, Ka, r, fv, fp);
+            snnp_spline_eval(m, fb, Ka, re, fv, fp);
+            if (J != 1.0) for (int k = 0; k < Ka; ++k) fp[k] *= J;
             for (int k = 0; k < 4 * Ka; ++k) alpha[k] = 0.0;       /* alpha, beta */
-            s[9] = r < snnp_f_reach(m, fb, Ka) ? 1.0 : 0.0;
+            s[9] = re < snnp_f_reach(m, fb, Ka) ? 1.0 : 0.0;
         }
         ++nn;
     }
@@ -388,6 +468,7 @@ SNNP_FN SNNP_ATOM_ATTR double snnp_atom(const snnp_model *m, int i, const double
     /* embedding */
     double e = epair;
     if (G_out) for (int k = 0; k < KG; ++k) G_out[k] = G[k];
+    if (grade) *grade = m->grade_M > 0 ? snnp_grade(m, si, G) : 0.0;
     if (mode == SNNP_DESCRIPTORS) return e;
     if (mode == SNNP_TANGENT) {
         /* Gdot = sum_a dG/dd_a . rdot_a along the field fld, written after G in G_out */
@@ -484,10 +565,13 @@ SNNP_FN void snnp_spline_grad(const snnp_model *m, int b, int K, double x, const
  * and f_k at r_a takes value weight P_a + gamma_k Q_a and slope weight gamma_k p_a S_a with
  *   P_a = sum_b F_b g,   Q_a = sum_b f_b g' cdot,   S_a = sum_b f_b g,
  * accumulated over the triplet loop and scattered once per slot afterwards.
- * Scratch per neighbour: d[3] u[3] r invr rd[3] p | f h F gf P Q S (each [Ka]). */
+ * Below a pair's clamp radius the splines are evaluated at r_eff and their slope weights carry
+ * J = dr_eff/dr (snnp_clamped); the core has no parameters.
+ * Scratch per neighbour: d[3] u[3] r invr rd[3] p r_eff J | f h F gf P Q S (each [Ka]). */
+#define SNNP_GRAD_HEAD 14
 SNNP_FN int snnp_grad_scratch_per_neighbor(const snnp_model *m)
 {
-    return 12 + 7 * m->K_a;
+    return SNNP_GRAD_HEAD + 7 * m->K_a;
 }
 
 SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, const int *species,
@@ -517,20 +601,25 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
         const double par = s[8]*s[3] + s[9]*s[4] + s[10]*s[5];
         s[11] = par;
         iscr[2*nn] = j; iscr[2*nn+1] = sj;
+        double J;
+        const double re = snnp_clamped(m->core ? m->core + SNNP_CORE_STRIDE * (si*ns + sj) : 0,
+                                       r, &J);
+        const double parJ = par * J;          /* rate of r_eff */
+        s[12] = re; s[13] = J;
         const int pb = m->phi_blk[si*ns + sj];
         if (pb >= 0) {        /* half of the pair term: kappa phi/2 + phi'/2 rdot_par */
-            const double hv = 0.5 * kappa, hd = 0.5 * par;
-            snnp_spline_grad(m, pb, 1, r, &hv, &hd, grad);
+            const double hv = 0.5 * kappa, hd = 0.5 * parJ;
+            snnp_spline_grad(m, pb, 1, re, &hv, &hd, grad);
         }
         if (Kr > 0) {         /* R_k: Gbar_k rho_k + gamma_k rho'_k rdot_par */
-            for (int k = 0; k < Kr; ++k) { wv[k] = Gbar[k]; wd[k] = gamma[k] * par; }
-            snnp_spline_grad(m, m->rho_blk[sj], Kr, r, wv, wd, grad);
+            for (int k = 0; k < Kr; ++k) { wv[k] = Gbar[k]; wd[k] = gamma[k] * parJ; }
+            snnp_spline_grad(m, m->rho_blk[sj], Kr, re, wv, wd, grad);
         }
         if (Ka > 0) {
-            double *fv = s + 12, *h = fv + Ka, *F = h + Ka, *gf = F + Ka, *acc = gf + Ka;
-            snnp_spline_eval(m, m->f_blk[sj], Ka, r, fv, h);
+            double *fv = s + SNNP_GRAD_HEAD, *h = fv + Ka, *F = h + Ka, *gf = F + Ka, *acc = gf + Ka;
+            snnp_spline_eval(m, m->f_blk[sj], Ka, re, fv, h);
             for (int k = 0; k < Ka; ++k) {
-                h[k] *= par;
+                h[k] *= parJ;
                 F[k] = GA[k] * fv[k] + gA[k] * h[k];
                 gf[k] = gA[k] * fv[k];
             }
@@ -542,16 +631,16 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
     for (int a = 1; a < nn; ++a) {
         double *sa = scr + (long long)a * per;
         const double ua0 = sa[3], ua1 = sa[4], ua2 = sa[5];
-        const double *fa = sa + 12, *Fa = fa + 2*Ka, *gfa = Fa + Ka;
-        double *Pa = sa + 12 + 4*Ka, *Qa = Pa + Ka, *Sa = Qa + Ka;
+        const double *fa = sa + SNNP_GRAD_HEAD, *Fa = fa + 2*Ka, *gfa = Fa + Ka;
+        double *Pa = sa + SNNP_GRAD_HEAD + 4*Ka, *Qa = Pa + Ka, *Sa = Qa + Ka;
         const double ia = sa[7], pa = sa[11];
         const double ra0 = sa[8], ra1 = sa[9], ra2 = sa[10];
         const int *grow = m->g_blk + iscr[2*a+1] * ns;
         for (int b = 0; b < a; ++b) {
             double *sb = scr + (long long)b * per;
             const double ub0 = sb[3], ub1 = sb[4], ub2 = sb[5];
-            const double *fb = sb + 12, *hb = fb + Ka, *Fb = hb + Ka;
-            double *Pb = sb + 12 + 4*Ka, *Qb = Pb + Ka, *Sb = Qb + Ka;
+            const double *fb = sb + SNNP_GRAD_HEAD, *hb = fb + Ka, *Fb = hb + Ka;
+            double *Pb = sb + SNNP_GRAD_HEAD + 4*Ka, *Qb = Pb + Ka, *Sb = Qb + Ka;
             const double c = ua0*ub0 + ua1*ub1 + ua2*ub2;
             const double cdot = (ub0*ra0 + ub1*ra1 + ub2*ra2 - c * pa) * ia
                               + (ua0*sb[8] + ua1*sb[9] + ua2*sb[10] - c * sb[11]) * sb[7];
@@ -596,12 +685,12 @@ SNNP_FN void snnp_atom_param_grad(const snnp_model *m, int i, const double *x, c
     }
     for (int a = 0; a < nn; ++a) {
         const double *sa = scr + (long long)a * per;
-        const double *P = sa + 12 + 4*Ka, *Q = P + Ka, *S = Q + Ka;
+        const double *P = sa + SNNP_GRAD_HEAD + 4*Ka, *Q = P + Ka, *S = Q + Ka;
         for (int k = 0; k < Ka; ++k) {
             wv[k] = P[k] + gA[k] * Q[k];
-            wd[k] = gA[k] * sa[11] * S[k];
+            wd[k] = gA[k] * sa[11] * sa[13] * S[k];
         }
-        snnp_spline_grad(m, m->f_blk[iscr[2*a+1]], Ka, sa[6], wv, wd, grad);
+        snnp_spline_grad(m, m->f_blk[iscr[2*a+1]], Ka, sa[12], wv, wd, grad);
     }
 }
 

@@ -91,6 +91,22 @@ def random_ladder_model(cls, species, n_radial, n_angular, widths=(6, 5), activa
     return snnp.SplineMEAMNN(species, filters, U, mlp, pair=pair, e0=e0)
 
 
+def with_core(model, r_in=2.2, r_out=2.6, clamp_width=0.3):
+    """The model with a ZBL core on every species pair, r_out above the test cells' shortest
+    pairs (about 2.4 A), so the switching zone and the clamp of the learned terms are exercised."""
+    keys = [(a, b) for a in range(model.n_species) for b in range(a, model.n_species)]
+    model.core = snnp.ZBLCore(model.species, {k: (r_in, r_out) for k in keys},
+                              clamp_width=clamp_width)
+    return model
+
+
+def with_close_pair(atoms, r=1.6):
+    """The cell with atom 1 moved to distance r from atom 0, inside the core's inner radius."""
+    d = atoms.positions[1] - atoms.positions[0]
+    atoms.positions[1] = atoms.positions[0] + d / np.linalg.norm(d) * r
+    return atoms
+
+
 #: name -> (model factory, structure factory)
 MODELS = {
     "Si_1": (lambda: snnp.SplineMEAM.from_lammps(potential("Si_1")), si_cell),
@@ -121,6 +137,15 @@ MODELS = {
                            lambda: alloy(["Cu", "Ag"], 13)),
     "snnp_radial_only": (lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 0, seed=17),
                          lambda: alloy(["Cu", "Ag"], 12)),
+    # the short-range rule: ZBL core switched on below 2.6 A, learned terms clamped there
+    "smeam_core_2": (lambda: with_core(random_spline_meam(["Cu", "Ag"], 21)),
+                     lambda: with_close_pair(alloy(["Cu", "Ag"], 14))),
+    "smeam_nn_core_1": (lambda: with_core(random_ladder_model(snnp.SplineMEAMNN, ["Cu"], 2, 2,
+                                                              seed=22)),
+                        lambda: with_close_pair(alloy(["Cu"], 15), 1.2)),
+    "snnp_core_2": (lambda: with_core(random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 2,
+                                                          seed=23, angular_cutoff=3.4)),
+                    lambda: with_close_pair(alloy(["Cu", "Ag"], 16))),
 }
 
 #: models whose radial splines all reach value 0 and slope 0 at the cutoff

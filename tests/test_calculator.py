@@ -24,7 +24,8 @@ def test_properties_follow_ase_conventions(model, atoms):
     atoms.calc = model.calculator()
     assert isinstance(atoms.calc, snnp.SNNPCalculator)
     assert set(snnp.SNNPCalculator.implemented_properties) == {
-        "energy", "free_energy", "energies", "forces", "stress", "stresses"}
+        "energy", "free_energy", "energies", "forces", "stress", "stresses", "extrapolation",
+        "max_extrapolation"}
     e = atoms.get_potential_energy()
     assert atoms.get_potential_energy(force_consistent=True) == e
     assert atoms.get_potential_energies().sum() == pytest.approx(e, abs=1e-10)
@@ -80,7 +81,7 @@ def test_zero_volume_cell_gives_energy_but_no_stress(model):
 ])
 def test_bad_structures_get_clear_errors(model, atoms, mutate, message):
     mutate(atoms)
-    atoms.calc = model.calculator()
+    atoms.calc = model.calculator(strict=True)
     with pytest.raises(ValueError, match=message):
         atoms.get_forces()
 

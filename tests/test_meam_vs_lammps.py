@@ -57,15 +57,17 @@ def test_lammps_reads_written_files(pot, fmt, lammps, tmp_path):
 
 
 def test_extrapolation_below_first_knot_equals_lammps(lammps):
-    """With the short-distance check off, linear continuation matches LAMMPS too."""
+    """A LAMMPS file has no core: below the first knot its splines continue linearly, as in
+    LAMMPS; strict evaluation refuses the structure instead."""
     from ase.build import bulk
     atoms = bulk("Si", "diamond", a=5.431, cubic=True)
     atoms.positions[1] = atoms.positions[0] + [1.1, 0.9, 0.8]      # 1.63 A, below Si_2's 2.07 A
     model = _model("Si_2")
+    assert model.core is None
     with pytest.raises(ValueError, match="atoms 0 and 1 are 1.631 A apart"):
-        model.compute(atoms)
-    model.check_short_distances = False
+        model.compute(atoms, strict=True)
     ours = model.compute(atoms, ("energy", "forces"))
+    assert ours["closest_pair"] == (pytest.approx(1.6309, abs=1e-4), 0, 1)
     ref = lammps(atoms, potential("Si_2"), ["Si"])
     assert ours["energy"] == pytest.approx(ref["energy"], abs=8 * E_TOL)
     np.testing.assert_allclose(ours["forces"], ref["forces"], atol=F_TOL)

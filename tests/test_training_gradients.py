@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import snnp
-from models_for_tests import alloy, random_ladder_model, random_spline_meam
+from models_for_tests import alloy, random_ladder_model, random_spline_meam, with_core
 from snnp.data import Structure
 from snnp.training import Batch, Loss, loss_and_gradient
 
@@ -30,6 +30,11 @@ MODELS = {
     "snnp_1": lambda: random_ladder_model(snnp.SNNP, ["Cu"], 2, 2, widths=(4, 3), seed=3),
     "snnp_2": lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 1, widths=(4,),
                                           activation="silu", seed=4),
+    # with a core whose clamp radius lies above the cells' shortest pairs: the learned splines
+    # of those pairs see r_eff, and their gradients carry dr_eff/dr
+    "smeam_core_2": lambda: with_core(random_spline_meam(["Cu", "Ag"], 5)),
+    "snnp_core_2": lambda: with_core(random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 2,
+                                                         widths=(4,), seed=6)),
 }
 
 

@@ -1,12 +1,15 @@
 """snnp model files: one versioned JSON document per model.
 
-    {"format": "snnp-model", "version": 1, "class": "SplineMEAM" | "SplineMEAMNN" | "SNNP",
+    {"format": "snnp-model", "version": 2, "class": "SplineMEAM" | "SplineMEAMNN" | "SNNP",
      "units": {"energy": "eV", "length": "Angstrom"}, "species": [...], "cutoff": 5.0,
      "filters": [K_r, K_a], "n_params": ..., "model": {...}, "provenance": {...}}
 
 "model" holds everything needed to rebuild the model: species, e0, the pair splines, the filter
 bank (every spline as x0, x1, knot values, end slopes), U and the MLP (widths, activation,
-weights, input mean and scale).  The top-level summary fields are for readers and tools.
+weights, input mean and scale), and from version 2 the short-range "core" (snnp.ZBLCore: per
+species pair r_in, r_out, and the clamp width) and the "extrapolation" grade reference
+(snnp.ExtrapolationGrade), each null when absent.  Version-1 files load without either.
+The top-level summary fields are for readers and tools.
 
 Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
 """
@@ -16,7 +19,7 @@ import os
 from .atomic import atomic_write
 
 FORMAT = "snnp-model"
-VERSION = 1
+VERSION = 2
 UNITS = {"energy": "eV", "length": "Angstrom"}
 
 
@@ -48,7 +51,7 @@ def load_model(path):
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path} is not an snnp model file (no \"format\": \"{FORMAT}\")")
     version = doc.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
         raise ValueError(f"{path} is model file version {version}; this snnp reads versions up "
                          f"to {VERSION}: upgrade snnp to read it")
     if doc.get("units") != UNITS:
