@@ -32,9 +32,13 @@
     int n_species, int K_r, int K_a, double cutoff, const double *blk_x0, const double *blk_h, \
     const double *blk_invh, const int *blk_nint, const long long *blk_off, const double *coef, \
     const int *phi_blk, const int *rho_blk, const int *f_blk, const int *g_blk,               \
-    const int *U_blk, const double *U0
+    const int *U_blk, const double *U0, int has_core, const double *core, int grade_M,         \
+    const double *grade_ref
 
-/* The embedding MLP is not run in the kernels (mlp_nlayers = 0): the host side does it. */
+/* The embedding MLP is not run in the kernels (mlp_nlayers = 0): the host side does it.  The
+ * short-range core and clamp (kernels.h, snnp_core / snnp_clamped) and the extrapolation grade
+ * reference (snnp_grade) are the CPU's tables; has_core = 0 or grade_M = 0 switch them off (the
+ * pointers then point at a placeholder the kernels never read: CuPy passes no NULL arrays). */
 #define SNNP_MODEL_INIT(m)                                                                    \
     snnp_model m;                                                                             \
     m.n_species = n_species; m.K_r = K_r; m.K_a = K_a; m.cutoff = cutoff;                     \
@@ -42,19 +46,22 @@
     m.blk_off = blk_off; m.coef = coef; m.phi_blk = phi_blk; m.rho_blk = rho_blk;             \
     m.f_blk = f_blk; m.g_blk = g_blk; m.U_blk = U_blk; m.U0 = U0;                             \
     m.mlp_nlayers = 0; m.mlp_act = 0; m.mlp_width = 0; m.mlp_off = 0; m.mlp_w = 0;            \
-    m.mlp_mean = 0; m.mlp_inv_scale = 0; m.mlp_zero = 0
+    m.mlp_mean = 0; m.mlp_inv_scale = 0; m.mlp_zero = 0;                                      \
+    m.core = has_core ? core : 0; m.grade_M = grade_M; m.grade_ref = grade_ref
 
 /* Atoms first .. first+count-1 through snnp_atom in `mode` (SNNP_FULL, SNNP_DESCRIPTORS or
  * SNNP_BACKWARD with gamma rows of K_r + K_a).  Per atom i: energies[i], rmin[i] and jmin[i]
- * (shortest pair), and where the flags ask, G[i], the 9-entry atom_virial[i] and the forces
- * (scattered into all atoms).  scratch: max_nb * snnp_scratch_per_neighbor doubles and
- * 2 * max_nb ints per launched thread. */
+ * (shortest pair), and where the flags ask, G[i], the 9-entry atom_virial[i], the forces
+ * (scattered into all atoms) and the extrapolation grade grade[i] (snnp_grade of G[i]; needs
+ * grade_M > 0).  scratch: max_nb * snnp_scratch_per_neighbor doubles and 2 * max_nb ints per
+ * launched thread. */
 SNNP_KERNEL snnp_gpu_atoms(SNNP_MODEL_PARAMS, int first, int count, const double *x,
                            const int *species, const long long *offsets, const int *nbr,
                            const double *shift, int mode, const double *gamma, int max_nb,
                            double *scratch, int *iscratch, double *energies, int want_G,
                            double *G, int want_forces, double *forces, int want_virial,
-                           double *atom_virial, double *rmin, int *jmin)
+                           double *atom_virial, int want_grade, double *grade, double *rmin,
+                           int *jmin)
 {
     SNNP_MODEL_INIT(m);
     const int KG = K_r + K_a;
@@ -70,7 +77,8 @@ SNNP_KERNEL snnp_gpu_atoms(SNNP_MODEL_PARAMS, int first, int count, const double
                                 (int)(offsets[i + 1] - o), scr, iscr, mode,
                                 mode == SNNP_BACKWARD ? gamma + (long long)KG * i : 0, 0,
                                 want_G ? G + (long long)KG * i : 0, want_forces ? forces : 0,
-                                0, want_virial ? atom_virial + 9LL * i : 0, &r, &j);
+                                0, want_virial ? atom_virial + 9LL * i : 0, &r, &j,
+                                want_grade && grade_M > 0 ? grade + i : 0);
         rmin[i] = r;
         jmin[i] = j;
     }

@@ -114,10 +114,10 @@ def test_gpu_neighbor_list_matches_cpu(device):
     assert dev.update(atoms.positions + 0.3, atoms.cell.array, atoms.pbc)
 
 
+@pytest.mark.filterwarnings("ignore::snnp.calculator.CloseApproachWarning")
 def test_gpu_calculator_runs_md_like_the_cpu(device):
     from ase.md.verlet import VelocityVerlet
-    model = MODELS["snnp_2"][0]()
-    model.check_short_distances = False     # a random model: atoms may wander close
+    model = MODELS["snnp_2"][0]()           # a random model: atoms may wander close (warned)
     trajs = {}
     for where in ("cpu", "gpu"):
         atoms = _large(["Cu", "Ag"], (3, 3, 3), 8)
@@ -135,7 +135,119 @@ def test_gpu_names_atoms_that_are_too_close(device):
     atoms = _large(["Cu"], (2, 2, 2), 2)
     atoms.positions[5] = atoms.positions[3] + [0.5, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"atoms (3 and 5|5 and 3) are 0.5 A apart"):
-        model.compute(atoms, device="gpu")
+        model.compute(atoms, device="gpu", strict=True)
+    res = model.compute(atoms, device="gpu")         # not strict: the pair is reported
+    assert res["closest_pair"][0] == pytest.approx(0.5, abs=1e-12)
+    assert sorted(res["closest_pair"][1:]) == [3, 5]
+
+
+# -- the short-range core, the clamp and the extrapolation grade -------------------------------
+
+#: (r_in, r_out) per species pair: wide enough that the compressed cells below have many pairs
+#: in the switching region and the clamp, and one pair deep inside the core
+CORE_RADII = {(0, 0): (2.2, 2.6), (0, 1): (2.0, 2.5), (1, 1): (2.3, 2.7)}
+
+
+def _core_cases():
+    from models_for_tests import random_spline_meam
+    cases = {}
+    for species in (["Cu"], ["Cu", "Ag"]):
+        n = len(species)
+        cases[f"smeam_{n}"] = lambda sp=species, n=n: random_spline_meam(sp, 30 + n)
+        cases[f"smeam_nn_{n}"] = lambda sp=species, n=n: random_ladder_model(
+            snnp.SplineMEAMNN, sp, 1 + n, 2, seed=40 + n, activation="softplus")
+        cases[f"snnp_small_{n}"] = lambda sp=species, n=n: random_ladder_model(
+            snnp.SNNP, sp, 2, 2, widths=(8,), seed=50 + n)
+    return cases
+
+
+CORE_CASES = _core_cases()
+
+
+def _squeezed(species, seed, scale=0.85, close=True):
+    """A compressed, rattled fcc cell (nearest neighbours about 2.1-2.6 A) and, with close, one
+    pair at 1.3 A (deep in the ZBL core, below every r_in)."""
+    rng = np.random.default_rng(seed)
+    atoms = bulk("Cu", "fcc", a=3.9 * scale, cubic=True).repeat((2, 2, 2))
+    atoms.set_chemical_symbols(rng.choice(species, size=len(atoms)))
+    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * rng.normal(size=(3, 3))),
+                   scale_atoms=True)
+    atoms.rattle(0.08, seed=seed)
+    if close:
+        atoms.positions[7] = atoms.positions[2] + [0.9, 0.6, 0.7]     # 1.30 A
+    return atoms
+
+
+def _with_core_and_grade(make, n_centres=16):
+    model = make()
+    species = model.species
+    model.core = snnp.ZBLCore(species, {k: v for k, v in CORE_RADII.items()
+                                        if max(k) < len(species)})
+    reference = [_squeezed(species, s, scale=0.9, close=False) for s in (60, 61, 62)]
+    model.extrapolation = snnp.ExtrapolationGrade.from_data(model, reference, n_centres)
+    return model
+
+
+def _compare_all(model, atoms, props, tol=TOL):
+    """GPU against CPU for every property in props; returns the largest differences."""
+    cpu = model.compute(atoms, props)
+    model._cached_device = None
+    dev = model.compute(atoms, props, device="gpu")
+    worst = {}
+    for key in props:
+        ref, got = np.asarray(cpu[key], dtype=float), np.asarray(dev[key], dtype=float)
+        assert got.shape == ref.shape, key
+        err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        assert err <= tol * max(1.0, float(np.max(np.abs(ref)))), (key, err)
+        worst[key] = err
+    assert dev.get("closest_pair") == cpu.get("closest_pair")
+    return cpu, dev, worst
+
+
+@pytest.mark.parametrize("name", sorted(CORE_CASES))
+def test_gpu_matches_cpu_with_core_clamp_and_grade(device, name):
+    model = _with_core_and_grade(CORE_CASES[name])
+    atoms = _squeezed(model.species, 70)
+    core = model.core
+    # the structure reaches into the core: pairs in the switching region, one inside r_in
+    from ase.neighborlist import neighbor_list
+    d = neighbor_list("d", atoms, model.cutoff)
+    assert d.min() < min(r for r, _ in core.radii.values())
+    assert ((d > 2.0) & (d < 2.6)).sum() >= 20
+    props = ("energy", "energies", "forces", "stress", "stresses", "extrapolation",
+             "max_extrapolation")
+    cpu, dev, _ = _compare_all(model, atoms, props)
+    assert cpu["closest_pair"][0] < model.short_range_limit
+    # the grade is kernels.h's snnp_grade of the filters: the NumPy reference agrees
+    ref = model.extrapolation.grade_filters(model.descriptors(atoms), model._atoms_species(atoms))
+    np.testing.assert_allclose(dev["extrapolation"], ref, rtol=1e-10, atol=1e-12)
+    assert dev["max_extrapolation"] > 1.0        # the squeezed pair is outside the reference
+    # the core and the clamp change the numbers (so the comparison above tests them)
+    bare = model.copy()
+    bare.core = None
+    plain = bare.compute(atoms, ("energy", "forces"), device="gpu")
+    assert abs(plain["energy"] - dev["energy"]) > 1.0
+    # energy and grades alone: the filter pass only (no BACKWARD sweep, rung 0 without forces)
+    _compare_all(model, atoms, ("energy", "energies", "extrapolation"))
+
+
+def test_gpu_grade_only_where_asked_and_in_chunks(device, monkeypatch):
+    """A 500-atom cell through several chunks: grades land in the rows of their atoms."""
+    model = _with_core_and_grade(CORE_CASES["snnp_small_2"], n_centres=64)
+    atoms = _squeezed(model.species, 71).repeat((2, 2, 2))
+    atoms.rattle(0.02, seed=3)
+    if device == "emulated":
+        monkeypatch.setattr(gpu, "SCRATCH_BYTES", 150 * 1024)
+    _compare_all(model, atoms, ("energy", "forces", "stress", "extrapolation"))
+    dev = model.compute(atoms, ("energy", "forces"), device="gpu")
+    assert "extrapolation" not in dev
+    positions, _, species, nl = model._prepare(atoms, None, device="gpu")
+    assert "grade" not in gpu.compute(model, positions, species, nl, True, False, False)
+    grades = gpu.compute(model, positions, species, nl, False, False, False, grade=True)["grade"]
+    assert grades.shape == (len(atoms),) and isinstance(grades, np.ndarray)
+    model.extrapolation = None        # no reference: no grades, as the CPU Tables.compute
+    assert "grade" not in gpu.compute(model, positions, species, nl, False, False, False,
+                                      grade=True)
 
 
 # -- without a GPU ----------------------------------------------------------------------------

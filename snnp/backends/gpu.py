@@ -198,6 +198,15 @@ class DeviceModel:
                      d("blk_off", np.int64), d("coef", np.float64), d("phi_blk", np.int32),
                      d("rho_blk", np.int32), d("f_blk", np.int32), d("g_blk", np.int32),
                      d("U_blk", np.int32), d("U0", np.float64))
+        # the short-range core and clamp, and the extrapolation grade reference: the CPU's
+        # tables (a placeholder array with the flag off where the model has none)
+        placeholder = cp.zeros(1)
+        self.has_core = t["core"] is not None
+        self.grade_M = int(t["grade_M"]) if t["grade_ref"] is not None else 0
+        self.args += (np.int32(self.has_core),
+                      d("core", np.float64) if self.has_core else placeholder,
+                      np.int32(self.grade_M),
+                      d("grade_ref", np.float64) if self.grade_M else placeholder)
         self.has_U = bool((t["U_blk"] >= 0).any())
         self.per_neighbor = model.tables.scratch_per_neighbor()
         self.mlp = None
@@ -226,9 +235,11 @@ class DeviceModel:
             energies[rows] += out - zero
             dG[rows] += back * isc
 
-    def compute(self, x, species, nl, forces=True, virial=True):
-        """Per-atom energies (without e0), forces, per-atom virials (9 per atom) and the
-        shortest pair, all as device arrays; x and species already on the device."""
+    def compute(self, x, species, nl, forces=True, virial=True, grade=False):
+        """Per-atom energies (without e0), forces, per-atom virials (9 per atom), the shortest
+        pair and, with ``grade`` and a grade reference, per-atom extrapolation grades ("grade",
+        from kernels.h's snnp_grade in the filter pass), all as device arrays; x and species
+        already on the device."""
         cp, mod = self.cp, self.module
         n = int(x.shape[0])
         if isinstance(nl, NeighborList):
@@ -248,6 +259,8 @@ class DeviceModel:
         F = cp.zeros((n, 3))
         W = cp.zeros((n, 9))
         rmin, jmin = cp.full(n, 1e300), cp.full(n, -1, dtype=cp.int32)
+        grade = bool(grade) and self.grade_M > 0
+        X = cp.zeros(max(n, 1) if grade else 1)
         per_atom = max(max_nb, 1) * (8 * self.per_neighbor + 8)
         chunk = max(BLOCK, min(n, _scratch_budget(cp) // per_atom) // BLOCK * BLOCK)
         threads = min(-(-n // BLOCK) * BLOCK, chunk)
@@ -255,33 +268,41 @@ class DeviceModel:
         iscratch = cp.empty(threads * max(max_nb, 1) * 2, dtype=cp.int32)
         atoms = mod.get_function("snnp_gpu_atoms")
 
-        def sweep(mode, energies, gamma, want_G, want_f):
+        def sweep(mode, energies, gamma, want_G, want_f, want_grade):
             for first in range(0, n, chunk):
                 count = min(chunk, n - first)
                 _launch(atoms, count, self.args + (
                     np.int32(first), np.int32(count), x, species, off, nbr, vec, np.int32(mode),
                     gamma, np.int32(max_nb), scratch, iscratch, energies, np.int32(want_G), G,
-                    np.int32(want_f), F, np.int32(want_f and virial), W, rmin, jmin))
+                    np.int32(want_f), F, np.int32(want_f and virial), W, np.int32(want_grade),
+                    X, rmin, jmin))
 
+        # the core's energy and forces are pair terms of snnp_atom and the clamp acts on the
+        # filters there, so every mode below carries them; the grade comes with the filters
         if self.mlp is None:                  # spline embedding only: one pass, in the kernel
-            sweep(0, e, dG, 0, forces)        # SNNP_FULL
+            sweep(0, e, dG, 0, forces, grade)         # SNNP_FULL
         else:
-            sweep(1, e, dG, 1, False)         # SNNP_DESCRIPTORS: G and the pair energy
+            sweep(1, e, dG, 1, False, grade)          # SNNP_DESCRIPTORS: G, pair energy, grade
             if self.has_U:
                 _launch(mod.get_function("snnp_gpu_embed_spline"), n,
                         self.args + (np.int32(n), species, G, e, dG))
             self._network(species, G, e, dG)
             if forces:
-                sweep(2, spare, dG, 0, True)  # SNNP_BACKWARD: forces from dE/dG
+                sweep(2, spare, dG, 0, True, False)   # SNNP_BACKWARD: forces from dE/dG
         k = int(cp.argmin(rmin)) if n else 0
-        return {"energies": e, "forces": F, "atom_virial": W.reshape(n, 3, 3),
-                "rmin": float(rmin[k]) if n else np.inf,
-                "rmin_pair": (k, int(jmin[k])) if n else (-1, -1)}
+        out = {"energies": e, "forces": F, "atom_virial": W.reshape(n, 3, 3),
+               "rmin": float(rmin[k]) if n else np.inf,
+               "rmin_pair": (k, int(jmin[k])) if n else (-1, -1)}
+        if grade:
+            out["grade"] = X[:n]
+        return out
 
 
-def compute(model, positions, species, neighbors, want_forces, want_virial, want_atom_virial):
+def compute(model, positions, species, neighbors, want_forces, want_virial, want_atom_virial,
+            grade=False):
     """The GPU counterpart of the CPU kernel call in ``Model.compute``: host arrays in and out,
-    in the layout ``Tables.compute`` returns (energies, forces, virial, atom_virial, rmin)."""
+    in the layout ``Tables.compute`` returns (energies, forces, virial, atom_virial, rmin, and
+    with ``grade``, where the model carries a grade reference, the per-atom grades "grade")."""
     cp = _cupy()
     dev = model._device_model()
     if isinstance(neighbors, NeighborList):
@@ -290,9 +311,11 @@ def compute(model, positions, species, neighbors, want_forces, want_virial, want
         x = cp.asarray(np.ascontiguousarray(positions, dtype=np.float64))
     sp = cp.asarray(np.ascontiguousarray(species, dtype=np.int32))
     out = dev.compute(x, sp, neighbors, forces=want_forces or want_virial or want_atom_virial,
-                      virial=want_virial or want_atom_virial)
+                      virial=want_virial or want_atom_virial, grade=grade)
     res = {"energies": cp.asnumpy(out["energies"]), "rmin": out["rmin"],
            "rmin_pair": out["rmin_pair"]}
+    if "grade" in out:
+        res["grade"] = cp.asnumpy(out["grade"])
     if want_forces:
         res["forces"] = cp.asnumpy(out["forces"])
     if want_virial:
