@@ -53,9 +53,22 @@ def main():
     p.add_argument("--retime", action="store_true",
                    help="fit nothing: time the saved models of --elements again (on an idle "
                         "machine), then rewrite the tables")
+    p.add_argument("--short-range", action="store_true",
+                   help="fit nothing: give the saved models of --elements the ZBL core and "
+                        "extrapolation grade from their training set (what a fit now attaches)")
     args = p.parse_args()
     snnp.set_num_threads(args.threads)
     table = _load_table()
+    if args.short_range:
+        table = _attach_short_range(table, args.elements, args.presets, args.data_dir)
+        with open(os.path.join(HERE, "zoo.json")) as fh:
+            doc = json.load(fh)
+        doc["rows"] = table
+        doc["short_range"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+        with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
+            json.dump(doc, fh, indent=1)
+        _write_readme(table)
+        return
     if args.retime:
         _retime(table, args.elements, args.data_dir)
         args.tables_only = True
@@ -143,6 +156,46 @@ def _retime(table, elements, data_dir):
     doc["retimed"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
+
+
+def _attach_short_range(table, elements, presets, data_dir):
+    """Give saved models the short-range rule (snnp.ZBLCore.from_data on the whole training
+    set, as snnp.ladder.scan chooses it) and the extrapolation grade (from the training set, as
+    fit attaches it), score them again on the test set and return the table with their rows'
+    errors (and each row's previous errors, under "before_short_range") updated.  The core acts
+    only below each pair's shortest training distance and the clamp only within its width
+    above it, so nothing is refitted."""
+    for el in elements:
+        train, test = snnp.datasets.mlearn(el, "both", cache_dir=data_dir)
+        for name in presets:
+            path = os.path.join(HERE, el, f"{name}.json")
+            model = snnp.load(path)
+            model.core = snnp.ZBLCore.from_data(model.species, train.structures,
+                                                cutoff=model.cutoff)
+            model.extrapolation = snnp.ExtrapolationGrade.from_data(model, train)
+            err = model.score(test)
+            for row in table:
+                if (row["element"], row["preset"]) != (el, name):
+                    continue
+                keys = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
+                        "force_rmse_eV_per_A", "force_mae_eV_per_A", "stress_rmse_GPa")
+                row.setdefault("before_short_range", {k: row[k] for k in keys})
+                row.update({"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
+                            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
+                            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
+                            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
+                            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+                            "core": str(model.core),
+                            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
+                                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
+                                       for g, v in err.get("groups", {}).items()}})
+                model.provenance = {**model.provenance, "zoo": row,
+                                    "short_range": {"core": model.core.to_dict(),
+                                                    "command": "build_zoo.py --short-range"}}
+            model.save(path)
+            print(f"{el}/{name}: {model.core}, test E {err['energy_meV_per_atom']['rmse']:.3f} "
+                  f"meV/atom, F {err['forces_eV_per_A']['rmse']:.4f} eV/A", flush=True)
+    return table
 
 
 def _load_table():

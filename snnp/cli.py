@@ -2,9 +2,9 @@
 
     snnp ladder [--data emt-cu | mlearn:Mo | FILE] [--test FILE] [--presets ...] [--out DIR]
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
-    snnp eval MODEL.json --data DATA
+    snnp eval MODEL.json --data DATA [--per-structure CSV]
     snnp bench MODEL.json [--atoms N] [--threads N] [--device cpu|gpu]
-    snnp plot MODEL.json [--data DATA] [--out DIR]
+    snnp plot MODEL.json [--data DATA] [--out DIR] [--curves]
     snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
     snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
 
@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 import sys
+
+import numpy as np
 
 from .backends.gpu import GPUUnavailable
 
@@ -157,8 +159,71 @@ def cmd_eval(args):
     model = _load_model(args.model)
     data = load_data(args.data, "test")
     _need_labels(data, "any")
+    if args.per_structure:
+        _check_writable(args.per_structure)
     err = model.score(data)
-    print(json.dumps(err, indent=1) if args.json else _format_errors(err))
+    rows = _per_structure(model, data)
+    if model.extrapolation is not None:
+        grades = np.array([r["max_extrapolation"] for r in rows])
+        err["extrapolation"] = {"max": float(grades.max()), "median": float(np.median(grades)),
+                                "structures_above_1": int((grades > 1).sum())}
+    if args.per_structure:
+        _write_per_structure(rows, args.per_structure)
+    if args.json:
+        print(json.dumps(err, indent=1))
+        return
+    print(_format_errors(err))
+    if "extrapolation" in err:
+        x = err["extrapolation"]
+        print(f"extrapolation grade (max per structure; above 1: outside the training data): "
+              f"median {x['median']:.3g}, max {x['max']:.3g}, {x['structures_above_1']} of "
+              f"{len(rows)} structures above 1")
+        worst = sorted(rows, key=lambda r: -r["max_extrapolation"])[:5]
+        for r in worst:
+            print(f"  structure {r['index']:5d} {r['group']:>14s}  grade {r['max_extrapolation']:.3g}"
+                  + (f"  energy error {r['energy_error_meV_per_atom']:+.3g} meV/atom"
+                     if r["energy_error_meV_per_atom"] is not None else ""))
+    if args.per_structure:
+        print(f"wrote {args.per_structure}")
+
+
+def _per_structure(model, data):
+    """One row per structure: its energy error and, where the model carries a grade
+    reference, its largest per-atom extrapolation grade."""
+    props = ("energy", "extrapolation") if model.extrapolation is not None else ("energy",)
+    rows = []
+    for k, st in enumerate(data):
+        res = model.compute(st.atoms, props, strict=False)
+        n = len(st.atoms)
+        rows.append({
+            "index": k, "group": str(st.group or ""), "n_atoms": n,
+            "energy": res["energy"], "reference_energy": st.energy,
+            "energy_error_meV_per_atom": None if st.energy is None
+            else 1000.0 * (res["energy"] - st.energy) / n,
+            "max_extrapolation": res.get("max_extrapolation", float("nan")),
+            "closest_pair": res["closest_pair"][0] if "closest_pair" in res else None,
+        })
+    return rows
+
+
+def _write_per_structure(rows, path):
+    import csv
+    import io
+    from .io.atomic import atomic_write
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue())
+
+
+def _check_writable(path):
+    """Fail before any work when ``path`` cannot be written (its folder missing or read-only)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise CLIError(f"cannot write {path}: {folder} is not a writable folder")
 
 
 def _format_errors(err):
@@ -200,6 +265,9 @@ def cmd_plot(args):
     os.makedirs(args.out, exist_ok=True)
     written = [os.path.join(args.out, "filters.png")]
     plotting.plot_filters(model, written[0])
+    if args.curves:
+        written.append(os.path.join(args.out, "short_range.png"))
+        plotting.plot_short_range(model, written[-1])
     if data is not None:
         for name, fn in (("embedding.png", plotting.plot_embedding),
                          ("contributions.png", plotting.plot_contributions)):
@@ -291,6 +359,9 @@ def build_parser():
     ev.add_argument("model")
     ev.add_argument("--data", required=True)
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--per-structure", metavar="CSV",
+                    help="write one row per structure: energy, reference, error, the largest "
+                         "per-atom extrapolation grade and any close pair")
     ev.set_defaults(func=cmd_eval)
 
     be = sub.add_parser("bench", help="us/atom/step of a model")
@@ -306,6 +377,9 @@ def build_parser():
     pl.add_argument("model")
     pl.add_argument("--data", help="structures for the embedding and contribution plots")
     pl.add_argument("--out", default="plots")
+    pl.add_argument("--curves", action="store_true",
+                    help="also short_range.png: dimer, trimer, in-crystal pair approach and "
+                         "equation of state down to V/V0 = 0.4 (one-element models)")
     pl.set_defaults(func=cmd_plot)
 
     ex = sub.add_parser("export", help="write a model for LAMMPS: meam/spline (rung 0) or, with "

@@ -8,14 +8,15 @@ unordered species pair (docs/theory.md, "Where the data end"):
 - the Ziegler-Biersack-Littmark universal screened-Coulomb potential between the two nuclei,
   switched off between ``r_in`` and ``r_out`` exactly as LAMMPS ``pair_style zbl r_in r_out``
   switches it (energy, force and curvature reach zero at ``r_out``), and
-- the learned radial splines of the pair (phi, rho, f) see the distance through
-  ``r_eff = r_c + w tanh((r - r_c)/w)`` below ``r_c = r_out``: identical to r above it, equal
-  to second order at it, and never below ``r_c - w``, so the learned terms change by at most
-  ``w`` times their slope at r_c however close the atoms come, and the core takes over.
+- the learned radial splines of the pair (phi, rho, f) see the distance through ``r_eff``:
+  r itself from ``r_c + w`` up (``r_c = r_out``), frozen at ``r_c`` below ``r_c``, and in
+  between ``r_c + w q((r - r_c)/w)`` with ``q(t) = 6t^3 - 8t^4 + 3t^5``, which joins both
+  ends with equal value, slope and curvature.  Below the shortest training distance the learned
+  terms therefore do not change with r at all, and the core alone pushes the atoms apart.
 
 With ``r_out`` at the shortest training distance of the pair (``ZBLCore.from_data``, what
-``fit`` does by default), the training data never see either half: a model fits the same with
-or without it, and the core only acts where the data end.  The kernels evaluate both
+``fit`` does by default), the core never acts on the training data; the clamp touches only the
+pairs within ``w`` of that shortest distance, and fits are made with it in place.  The kernels evaluate both
 (``src_cython/kernels.h``, ``snnp_core`` and ``snnp_clamped``), so the CPU, GPU and LAMMPS
 front ends agree.
 """
@@ -32,7 +33,7 @@ ZBL_D = (3.19980, 0.94229, 0.40290, 0.20162)
 #: a = ZBL_A0 / (Z_i^0.23 + Z_j^0.23), in A
 ZBL_A0 = 0.46850
 #: default distance between the switching radii and the clamp width (A)
-SWITCH_WIDTH = 0.3
+SWITCH_WIDTH = 0.1
 CLAMP_WIDTH = 0.1
 #: kernels.h SNNP_CORE_STRIDE
 STRIDE = 11
@@ -111,8 +112,8 @@ class ZBLCore:
         ``{(a, b): (r_in, r_out)}`` by species-index pair, a <= b (A).  ``None``: every pair
         gets ``r_out = default_r_out`` until a fit sets the radii from its training data.
     clamp_width : float
-        w of the clamp (A): below ``r_out`` learned radial splines see ``r_out + w tanh((r -
-        r_out)/w)``.
+        w of the clamp (A): learned radial splines see r from ``r_out + w`` up and ``r_out``
+        below ``r_out`` (kernels.h, ``snnp_clamped``).
     auto : bool
         Whether ``fit`` may choose the radii from the training data (``from_data``); radii the
         user sets are kept (``auto=False``).

@@ -126,6 +126,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         os.makedirs(checkpoint_dir, exist_ok=True)
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
                           angular_cutoff=angular_cutoff)
+    core = _core_from(train, models)
     rows, fitted = [], {}
     for k, name in enumerate(names, 1):
         model = models[name]
@@ -140,6 +141,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         if start_from and prior > 0:
             fit_loss = Loss(**{**loss.to_dict(), "prior": prior})
             fit_prior = fitted["smeam"]
+        if core is not None and (model.core is None or model.core.auto):
+            model.core = core.copy()          # every rung: the one core of the training data
         fit_start = time.perf_counter()
         model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed, e0=e0,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
@@ -183,6 +186,18 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                                        "angular_cutoff": angular_cutoff},
                       references=references)
     return rows
+
+
+def _core_from(train, models):
+    """The ZBL core every rung of a scan shares: r_out at each species pair's shortest
+    distance in the whole training set (fit and validation parts), or None where the presets
+    have no core (non-element species)."""
+    from .core import ZBLCore
+    first = next(iter(models.values()))
+    if first.core is None:
+        return None
+    return ZBLCore.from_data(first.species, train.structures, cutoff=first.cutoff,
+                             clamp_width=first.core.clamp_width)
 
 
 def time_models(models, atoms, repeats=3):

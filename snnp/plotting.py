@@ -9,7 +9,8 @@ or ``snnp plot MODEL --data DATA --out DIR``.  Needs Matplotlib (the ``plot`` ex
 import numpy as np
 
 
-__all__ = ["plot_filters", "plot_embedding", "plot_contributions", "filter_contributions"]
+__all__ = ["plot_filters", "plot_embedding", "plot_contributions", "filter_contributions",
+           "plot_short_range"]
 
 
 def _pyplot():
@@ -129,3 +130,36 @@ def plot_contributions(model, dataset, path):
 def _filter_names(model):
     return ([f"R{k + 1}" for k in range(model.n_radial)]
             + [f"A{k + 1}" for k in range(model.n_angular)])
+
+
+def plot_short_range(model, path, r_min=0.3):
+    """Energy along the four short-range paths of ``snnp.curves.short_range_report``: a dimer,
+    a trimer and a pair inside the crystal pushed together from the nearest-neighbour distance
+    to ``r_min``, and the equation of state down to V/V0 = 0.4.  The core's r_in and r_out and
+    the training data's shortest distance are marked.  One-element models."""
+    from .curves import short_range_report
+    plt = _pyplot()
+    rep = short_range_report(model, r_min=r_min)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    titles = {"dimer": "dimer", "trimer": "trimer (third atom fixed)",
+              "crystal_pair": "pair inside the crystal", "eos": "equation of state"}
+    for ax, name in zip(axes, ("dimer", "trimer", "crystal_pair", "eos")):
+        x, e = np.array(rep[name]["x"]), np.array(rep[name]["energy"])
+        ref = e[-1]
+        ax.plot(x, e - ref, color="C0")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_title(titles[name], fontsize=10)
+        ax.set_xlabel("V/V0" if name == "eos" else "r (A)")
+        ax.set_ylabel("E - E(end) (eV/atom)" if name == "eos" else "E - E(r_nn) (eV)")
+        if name != "eos" and model.core is not None:
+            r_in, r_out = model.core.radii[(0, 0)]
+            ax.axvspan(r_in, r_out, color="0.9", label="core switched on")
+            ax.axvline(r_out, color="0.5", lw=0.8, ls="--", label="shortest training pair")
+        drop = rep[name]["inward_drop"]
+        ax.text(0.97, 0.93, "rises all the way in" if drop == 0 else f"inward drop {drop:.3g} eV",
+                transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{type(model).__name__} {'-'.join(model.species)}: where the data end",
+                 fontsize=11)
+    _save(fig, path)
+    return rep

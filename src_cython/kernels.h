@@ -227,8 +227,8 @@ SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
 /* Short range.  Per ordered species pair (a, b) the table m->core holds SNNP_CORE_STRIDE doubles:
  *   [0] zz = Z_a Z_b e^2/(4 pi eps0) (eV A; 0: no core)   [1] 1/a, the ZBL screening length
  *   [2] r_in  [3] r_out   [4..7] sw1..sw4  [8] sw5 (constant shift)   as LAMMPS pair_style zbl
- *   [9] r_c  [10] w: below r_c the learned radial splines (phi, rho, f) of the pair see the
- *       distance r_eff = r_c + w tanh((r - r_c)/w) (r_c = 0: no clamp).
+ *   [9] r_c  [10] w: the learned radial splines (phi, rho, f) of the pair see the distance
+ *       r_eff (snnp_clamped): r from r_c + w up, frozen at r_c below r_c (r_c = 0: no clamp).
  * The ZBL universal screening function with LAMMPS's switching: for r < r_out,
  *   E(r) = E_zbl(r) + sw5 + [r > r_in] (sw3 t^3 + sw4 t^4),  t = r - r_in,
  * so E, E' and E'' reach 0 at r_out; it has no trainable parameters. */
@@ -255,16 +255,19 @@ SNNP_FN double snnp_core(const double *c, double r, double *dE)
     return E;
 }
 
-/* The distance the learned radial splines of a pair see (see snnp_core): r itself above r_c,
- * below it r_c + w tanh((r - r_c)/w), which matches r to second order at r_c and never falls
- * below r_c - w.  *J = dr_eff/dr. */
+/* The distance the learned radial splines of a pair see (see snnp_core): r itself from
+ * r_c + w up, r_c at and below r_c, and in between r_c + w q(t), t = (r - r_c)/w,
+ * q = 6t^3 - 8t^4 + 3t^5, which meets both ends with equal value, slope and curvature
+ * (q' > 0 inside).  So below r_c the learned terms are frozen and only the core acts.
+ * *J = dr_eff/dr. */
 SNNP_FN double snnp_clamped(const double *c, double r, double *J)
 {
     *J = 1.0;
-    if (!c || r >= c[9]) return r;
-    const double t = tanh((r - c[9]) / c[10]);
-    *J = 1.0 - t * t;
-    return c[9] + c[10] * t;
+    if (!c || r >= c[9] + c[10]) return r;
+    if (r <= c[9]) { *J = 0.0; return c[9]; }
+    const double t = (r - c[9]) / c[10];
+    *J = t * t * (18.0 + t * (-32.0 + 15.0 * t));
+    return c[9] + c[10] * t * t * t * (6.0 + t * (-8.0 + 3.0 * t));
 }
 
 /* Extrapolation grade of a centre of species s with filters G: the distance, in filters

@@ -119,12 +119,12 @@ def test_model_file_errors(tmp_path):
     path = tmp_path / "m.json"
     model.save(path)
     doc = json.loads(path.read_text())
-    assert doc["format"] == "snnp-model" and doc["version"] == 1
+    assert doc["format"] == "snnp-model" and doc["version"] == 2
     assert doc["class"] == "SplineMEAM" and doc["units"]["energy"] == "eV"
 
     newer = dict(doc, version=99)
     (tmp_path / "newer.json").write_text(json.dumps(newer))
-    with pytest.raises(ValueError, match="version 99; this snnp reads versions up to 1"):
+    with pytest.raises(ValueError, match="version 99; this snnp reads versions up to 2"):
         snnp.load(tmp_path / "newer.json")
 
     (tmp_path / "damaged.json").write_text(path.read_text()[:-200])
@@ -140,6 +140,48 @@ def test_model_file_errors(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(ValueError, match="not an snnp model file"):
         snnp.load(tmp_path / "other.json")
+
+
+@pytest.mark.parametrize("version", [0, -5, True, "2"])
+def test_model_file_versions_outside_1_to_2_are_refused(tmp_path, version):
+    model = random_spline_meam(["Cu"], 1)
+    model.save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    (tmp_path / "v.json").write_text(json.dumps(dict(doc, version=version)))
+    with pytest.raises(ValueError, match="model file version"):
+        snnp.load(tmp_path / "v.json")
+
+
+def test_version_1_file_loads_without_core_or_grade(tmp_path):
+    """A file written before the short-range rule (version 1: no "core", no "extrapolation")
+    loads as a model without either, with the same energies."""
+    from models_for_tests import alloy
+    model = random_spline_meam(["Cu", "Ag"], 3)
+    model.save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    doc["version"] = 1
+    del doc["model"]["core"], doc["model"]["extrapolation"]
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    old = snnp.load(tmp_path / "v1.json")
+    assert old.core is None and old.extrapolation is None
+    atoms = alloy(["Cu", "Ag"], 1)
+    assert old.compute(atoms)["energy"] == model.compute(atoms)["energy"]
+
+
+def test_core_and_grade_round_trip_through_the_model_file(tmp_path):
+    from models_for_tests import alloy, with_close_pair, with_core
+    model = with_core(random_spline_meam(["Cu", "Ag"], 4))
+    data = [alloy(["Cu", "Ag"], s) for s in range(3)]
+    model.extrapolation = snnp.ExtrapolationGrade.from_data(model, data, n_centres=8)
+    model.save(tmp_path / "m.json")
+    loaded = snnp.load(tmp_path / "m.json")
+    assert loaded.core == model.core and loaded == model
+    atoms = with_close_pair(alloy(["Cu", "Ag"], 9))
+    props = ("energy", "forces", "extrapolation")
+    a, b = model.compute(atoms, props), loaded.compute(atoms, props)
+    assert a["energy"] == b["energy"]
+    np.testing.assert_array_equal(a["forces"], b["forces"])
+    np.testing.assert_array_equal(a["extrapolation"], b["extrapolation"])
 
 
 def test_saved_model_records_provenance(tmp_path):
