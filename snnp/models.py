@@ -624,15 +624,39 @@ class SplineMEAM(Model):
             raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; this "
                              "model has e0 = " + str(self.e0.tolist()) + " eV. Pass "
                              "drop_e0=True (snnp export --drop-e0) to write it without: LAMMPS "
-                             "energies are then lower by e0 per atom, forces and stresses equal")
+                             "energies are then snnp's minus e0 per atom (higher where e0 < 0), "
+                             "forces and stresses equal")
         if self.pair is None:
             raise ValueError("LAMMPS meam/spline needs a pair term phi; this model has none")
+        if self.core is not None:
+            import warnings
+            overlay = self.lammps_core_overlay()
+            warnings.warn("meam/spline cannot hold this model's short-range core and clamp: the "
+                          "file has the splines alone. For the core, use " + overlay + "; below "
+                          "each pair's r_out + clamp width LAMMPS then still differs from snnp "
+                          "(its splines continue linearly instead of freezing). pair_style snnp "
+                          "(to_lammps_plugin) runs the model exactly.", UserWarning, stacklevel=2)
+            comment = (comment + " | " if comment else "") + "core: " + overlay
         f, g = self.f, self.g
         if f is None:       # EAM limit: LAMMPS still wants f and g, zero them
             f = [Spline(s.x0, s.x1, [0.0, 0.0]) for s in self.rho]
             g = {p: Spline(-1.0, 1.0, [0.0, 0.0]) for p in self.pair}
         write_meam_spline(path, self.species, self.pair, self.rho, self.U, f, g,
                           format=format, comment=comment)
+
+
+    def lammps_core_overlay(self):
+        """LAMMPS input that adds this model's ZBL core beside its meam/spline file:
+        ``pair_style hybrid/overlay meam/spline zbl r_in r_out`` and one ``pair_coeff i j zbl
+        Z_i Z_j`` per type pair (types numbered as the species).  pair_style zbl has one r_in,
+        r_out for all pairs, so a model whose pairs differ gets the first pair's."""
+        from ase.data import atomic_numbers
+        r_in, r_out = self.core.radii[(0, 0)]
+        z = [atomic_numbers[s] for s in self.species]
+        coeffs = "; ".join(f"pair_coeff {a + 1} {b + 1} zbl {z[a]} {z[b]}"
+                           for a in range(self.n_species) for b in range(a, self.n_species))
+        return (f"pair_style hybrid/overlay meam/spline zbl {r_in:.10g} {r_out:.10g}; "
+                f"pair_coeff * * meam/spline FILE {' '.join(self.species)}; {coeffs}")
 
 
 class SplineMEAMNN(Model):
