@@ -162,9 +162,9 @@ def _attach_short_range(table, elements, presets, data_dir):
     """Give saved models the short-range rule (snnp.ZBLCore.from_data on the whole training
     set, as snnp.ladder.scan chooses it) and the extrapolation grade (from the training set, as
     fit attaches it), score them again on the test set and return the table with their rows'
-    errors (and each row's previous errors, under "before_short_range") updated.  The core acts
-    only below each pair's shortest training distance and the clamp only within its width
-    above it, so nothing is refitted."""
+    errors (and each row's previous errors, under "before_short_range") updated.  The core and
+    the clamp act only below each pair's shortest training distance, so no training pair sees
+    them and nothing is refitted."""
     for el in elements:
         train, test = snnp.datasets.mlearn(el, "both", cache_dir=data_dir)
         for name in presets:

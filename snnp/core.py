@@ -9,16 +9,16 @@ unordered species pair (docs/theory.md, "Where the data end"):
   switched off between ``r_in`` and ``r_out`` exactly as LAMMPS ``pair_style zbl r_in r_out``
   switches it (energy, force and curvature reach zero at ``r_out``), and
 - the learned radial splines of the pair (phi, rho, f) see the distance through ``r_eff``:
-  r itself from ``r_c + w`` up (``r_c = r_out``), frozen at ``r_c`` below ``r_c``, and in
-  between ``r_c + w q((r - r_c)/w)`` with ``q(t) = 6t^3 - 8t^4 + 3t^5``, which joins both
-  ends with equal value, slope and curvature.  Below the shortest training distance the learned
-  terms therefore do not change with r at all, and the core alone pushes the atoms apart.
+  r itself from ``r_out`` up, frozen at ``r_c = r_out - w`` below ``r_c``, and in between
+  ``r_c + w q((r - r_c)/w)`` with ``q(t) = 6t^3 - 8t^4 + 3t^5``, which joins both ends with
+  equal value, slope and curvature.  Below ``r_c`` the learned terms therefore do not change
+  with r at all, and the core alone pushes the atoms apart.
 
-With ``r_out`` at the shortest training distance of the pair (``ZBLCore.from_data``, what
-``fit`` does by default), the core never acts on the training data; the clamp touches only the
-pairs within ``w`` of that shortest distance, and fits are made with it in place.  The kernels evaluate both
-(``src_cython/kernels.h``, ``snnp_core`` and ``snnp_clamped``), so the CPU, GPU and LAMMPS
-front ends agree.
+Above ``r_out`` neither part acts: the model is exactly its learned terms.  With ``r_out`` at
+the shortest training distance of the pair (``ZBLCore.from_data``, what ``fit`` does by
+default), no training pair is touched by the rule, so a fit with it in place sees the same
+data as one without.  The kernels evaluate both (``src_cython/kernels.h``, ``snnp_core`` and
+``snnp_clamped``), so the CPU, GPU and LAMMPS front ends agree.
 """
 import numpy as np
 from ase.data import atomic_numbers
@@ -112,8 +112,8 @@ class ZBLCore:
         ``{(a, b): (r_in, r_out)}`` by species-index pair, a <= b (A).  ``None``: every pair
         gets ``r_out = default_r_out`` until a fit sets the radii from its training data.
     clamp_width : float
-        w of the clamp (A): learned radial splines see r from ``r_out + w`` up and ``r_out``
-        below ``r_out`` (kernels.h, ``snnp_clamped``).
+        w of the clamp (A): learned radial splines see r from ``r_out`` up and are frozen
+        below ``r_out - w`` (kernels.h, ``snnp_clamped``); it must be below every r_out.
     auto : bool
         Whether ``fit`` may choose the radii from the training data (``from_data``); radii the
         user sets are kept (``auto=False``).
@@ -146,6 +146,10 @@ class ZBLCore:
         self.clamp_width = float(clamp_width)
         if not (np.isfinite(self.clamp_width) and self.clamp_width > 0):
             raise ValueError(f"clamp_width must be a positive length, got {clamp_width}")
+        shortest = min(r_out for _, r_out in self.radii.values())
+        if self.clamp_width >= shortest:
+            raise ValueError(f"clamp_width {self.clamp_width:g} A must be shorter than every "
+                             f"r_out (the shortest is {shortest:g} A)")
 
     @classmethod
     def from_data(cls, species, images, switch_width=SWITCH_WIDTH, clamp_width=CLAMP_WIDTH,
@@ -171,7 +175,8 @@ class ZBLCore:
         for (a, b), (r_in, r_out) in self.radii.items():
             Za, Zb = self.Z[a], self.Z[b]
             row = np.array([Za * Zb * COULOMB, 1.0 / _screening(Za, Zb), r_in, r_out,
-                            *_switch(Za, Zb, r_in, r_out), r_out, self.clamp_width])
+                            *_switch(Za, Zb, r_in, r_out), r_out - self.clamp_width,
+                            self.clamp_width])
             out[a, b] = out[b, a] = row
         return out.reshape(n * n, STRIDE)
 
@@ -182,7 +187,7 @@ class ZBLCore:
 
     @property
     def r_out(self):
-        """The largest outer radius: beyond it no pair feels the core or the clamp."""
+        """The largest outer radius: from it up no pair feels the core or the clamp."""
         return max(r for _, r in self.radii.values())
 
     def to_dict(self):

@@ -633,7 +633,7 @@ class SplineMEAM(Model):
             overlay = self.lammps_core_overlay()
             warnings.warn("meam/spline cannot hold this model's short-range core and clamp: the "
                           "file has the splines alone. For the core, use " + overlay + "; below "
-                          "each pair's r_out + clamp width LAMMPS then still differs from snnp "
+                          "each pair's r_out LAMMPS then still differs from snnp "
                           "(its splines continue linearly instead of freezing). pair_style snnp "
                           "(to_lammps_plugin) runs the model exactly.", UserWarning, stacklevel=2)
             comment = (comment + " | " if comment else "") + "core: " + overlay

@@ -510,6 +510,13 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if isinstance(extrapolation, bool) or not isinstance(extrapolation, (int, np.integer)) \
             or extrapolation < 0:
         raise ValueError(f"extrapolation must be a number of centres >= 0, got {extrapolation!r}")
+    if loss.prior > 0 and prior is None:
+        raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
+                         "energies it pulls towards")
+    # the batches check every structure (species, neighbours) before any radius is chosen;
+    # they hold neighbour lists only, so the core chosen below does not change them
+    train_batch = Batch(train.structures, model)
+    val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
     if isinstance(core, ZBLCore):
         model.core = core
     elif core == "auto":
@@ -520,13 +527,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             model.core = chosen
     elif core is not None:
         raise ValueError(f"core must be 'auto', a snnp.ZBLCore or None, got {core!r}")
-    if loss.prior > 0 and prior is None:
-        raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
-                         "energies it pulls towards")
-    train_batch = Batch(train.structures, model)
     if prior is not None and loss.prior > 0:
         _attach_prior(train_batch, train.structures, prior)
-    val_batch = Batch(validation.structures, model) if validation is not None and len(validation) else None
     if e0 is not None:                      # set only once the data and options are known good
         model.e0 = e0
         model.invalidate()

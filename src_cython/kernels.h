@@ -229,6 +229,7 @@ SNNP_FN double snnp_f_reach(const snnp_model *m, int b, int K)
  *   [2] r_in  [3] r_out   [4..7] sw1..sw4  [8] sw5 (constant shift)   as LAMMPS pair_style zbl
  *   [9] r_c  [10] w: the learned radial splines (phi, rho, f) of the pair see the distance
  *       r_eff (snnp_clamped): r from r_c + w up, frozen at r_c below r_c (r_c = 0: no clamp).
+ *       snnp's tables set r_c = r_out - w: the rule leaves every pair from r_out up untouched.
  * The ZBL universal screening function with LAMMPS's switching: for r < r_out,
  *   E(r) = E_zbl(r) + sw5 + [r > r_in] (sw3 t^3 + sw4 t^4),  t = r - r_in,
  * so E, E' and E'' reach 0 at r_out; it has no trainable parameters. */

@@ -30,7 +30,7 @@ MODELS = {
     "snnp_1": lambda: random_ladder_model(snnp.SNNP, ["Cu"], 2, 2, widths=(4, 3), seed=3),
     "snnp_2": lambda: random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 1, widths=(4,),
                                           activation="silu", seed=4),
-    # with a core whose clamp radius lies above the cells' shortest pairs: the learned splines
+    # with a core whose clamp window (r_out - w, r_out) holds the cells' shortest pairs: the learned splines
     # of those pairs see r_eff, and their gradients carry dr_eff/dr
     "smeam_core_2": lambda: with_core(random_spline_meam(["Cu", "Ag"], 5)),
     "snnp_core_2": lambda: with_core(random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 2,
