@@ -153,7 +153,9 @@ def plot_short_range(model, path, r_min=0.3):
         ax.set_ylabel("E - E(end) (eV/atom)" if name == "eos" else "E - E(r_nn) (eV)")
         if name != "eos" and model.core is not None:
             r_in, r_out = model.core.radii[(0, 0)]
-            ax.axvspan(r_in, r_out, color="0.9", label="core switched on")
+            r_c = r_out - model.core.clamp_width
+            ax.axvspan(min(r_in, r_c), r_out, color="0.9",
+                       label="core fades in, learned terms fade out")
             ax.axvline(r_out, color="0.5", lw=0.8, ls="--", label="shortest training pair")
         drop = rep[name]["inward_drop"]
         ax.text(0.97, 0.93, "rises all the way in" if drop == 0 else f"inward drop {drop:.3g} eV",
