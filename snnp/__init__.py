@@ -5,7 +5,7 @@ Public entry points: the ladder ``SplineMEAM`` (rung 0, LAMMPS ``meam/spline``),
 ``load`` (model files), ``show_config`` / ``set_num_threads`` (compiled kernels); every
 evaluation takes ``device="cpu"`` or ``"gpu"`` (``snnp.backends``).
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import _kernels
 from .calculator import CloseApproachWarning, SNNPCalculator
