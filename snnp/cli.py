@@ -97,6 +97,9 @@ def cmd_ladder(args):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
     e0 = _parse_e0(args.e0)
+    _check_writable(args.out, folder=True)
+    if args.resumable:
+        _check_writable(os.path.join(args.out, "checkpoints"), folder=True)
     train = load_data(args.data, "training")
     if args.test:
         test = load_data(args.test, "test")
@@ -122,6 +125,8 @@ def cmd_ladder(args):
 def cmd_fit(args):
     from . import load
     from .models import LADDER, presets
+    _check_writable(args.out)                   # before the data and the fit, not after
+    _check_writable(args.checkpoint)
     data = load_data(args.data)
     _need_labels(data, "any")
     if not args.prior >= 0:
@@ -156,11 +161,10 @@ def cmd_fit(args):
 
 
 def cmd_eval(args):
+    _check_writable(args.per_structure)
     model = _load_model(args.model)
     data = load_data(args.data, "test")
     _need_labels(data, "any")
-    if args.per_structure:
-        _check_writable(args.per_structure)
     err = model.score(data)
     rows = _per_structure(model, data)
     if model.extrapolation is not None:
@@ -219,11 +223,36 @@ def _write_per_structure(rows, path):
         fh.write(buf.getvalue())
 
 
-def _check_writable(path):
-    """Fail before any work when ``path`` cannot be written (its folder missing or read-only)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise CLIError(f"cannot write {path}: {folder} is not a writable folder")
+def _check_writable(path, folder=False):
+    """Fail before any work when ``path`` cannot be written: its folder missing, read-only or
+    refusing new files (/proc), or ``path`` a folder.  The check writes and removes a small
+    temporary file there, as the atomic write at the end would.  ``folder``: ``path`` is an
+    output folder, made later if missing (then its nearest existing parent is probed)."""
+    import tempfile
+    if path is None:
+        return
+    if folder:
+        where = os.path.abspath(path)
+        while not os.path.exists(where):        # the folder is made later: probe its parent
+            where = os.path.dirname(where)
+        if not os.path.isdir(where):
+            raise CLIError(f"cannot write to {path}: {where} is a file, not a folder")
+    else:
+        if os.path.isdir(path):
+            raise CLIError(f"cannot write {path}: it is a folder, give a file name")
+        where = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(where):
+            raise CLIError(f"cannot write {path}: {where} is not a writable folder")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise CLIError(f"cannot write {path}: the file is read-only")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".snnp-check-", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        what = f"to {path}: it" if folder else f"{path}: {where}"
+        raise CLIError(f"cannot write {what} is not a writable folder "
+                       f"({exc.strerror or exc})") from None
 
 
 def _format_errors(err):
@@ -260,6 +289,7 @@ def cmd_bench(args):
 
 def cmd_plot(args):
     from . import plotting
+    _check_writable(args.out, folder=True)
     model = _load_model(args.model)
     data = load_data(args.data, "test") if args.data else None
     os.makedirs(args.out, exist_ok=True)
@@ -278,6 +308,7 @@ def cmd_plot(args):
 
 def cmd_export(args):
     from .models import SplineMEAM
+    _check_writable(args.out)
     model = _load_model(args.model)
     if args.lammps:
         model.to_lammps_plugin(args.out)
@@ -298,6 +329,28 @@ def cmd_export(args):
             f"{s} {e:.6g} eV" for s, e in zip(model.species, model.e0)))
 
 
+def _positive_int(text):
+    """argparse type: an integer >= 1 (a clear usage error otherwise, before any work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _add_e0_option(parser):
     parser.add_argument("--e0", nargs="+", metavar="EL=EV",
                         help="isolated-atom energies (eV, the labels' energy zero) to hold e0 "
@@ -306,6 +359,8 @@ def _add_e0_option(parser):
 
 def build_parser():
     p = argparse.ArgumentParser(prog="snnp", description="spline-based interatomic potentials")
+    from ._version import __version__
+    p.add_argument("--version", action="version", version=f"snnp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     from .models import LADDER
 
@@ -314,7 +369,7 @@ def build_parser():
     lad.add_argument("--test", help="test data (default: mlearn test set, or a split of --data)")
     lad.add_argument("--test-fraction", type=float, default=0.2)
     lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET")
-    lad.add_argument("--max-iter", type=int, default=300,
+    lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--no-climb", action="store_true",
                      help="fit rung 1 from scratch instead of from the fitted rung 0")
@@ -339,7 +394,7 @@ def build_parser():
     fit.add_argument("model", help=f"preset ({', '.join(LADDER)}) or model file")
     fit.add_argument("--data", required=True)
     fit.add_argument("--out", required=True)
-    fit.add_argument("--max-iter", type=int, default=500)
+    fit.add_argument("--max-iter", type=_positive_int, default=500)
     fit.add_argument("--validation", type=float, default=0.1)
     fit.add_argument("--checkpoint")
     fit.add_argument("--cutoff", type=float, default=5.0)
@@ -366,8 +421,8 @@ def build_parser():
 
     be = sub.add_parser("bench", help="us/atom/step of a model")
     be.add_argument("model")
-    be.add_argument("--atoms", type=int, default=4000)
-    be.add_argument("--threads", type=int, default=0)
+    be.add_argument("--atoms", type=_positive_int, default=4000)
+    be.add_argument("--threads", type=_non_negative_int, default=0, help="0: the default")
     be.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
                     help="gpu: the same kernels through CuPy (the gpu extra)")
     be.set_defaults(func=cmd_bench)

@@ -48,6 +48,42 @@ def _pack(blocks):
     return np.array(x0, float), np.array(h, float), np.array(nint), np.array(off), coef
 
 
+#: top-level keys of a model dict that may be null (the part is absent)
+_OPTIONAL_PARTS = ("pair", "U", "mlp", "core", "extrapolation")
+
+
+def nonfinite_entry(obj, path="", optional=()):
+    """The first number of a JSON-like ``obj`` (dicts, lists, numbers) that is NaN, infinite
+    or null, as (its path, e.g. "e0[0]" or "mlp.weights[0][1].W[2][3]", and "NaN", "infinite"
+    or "null"); None when every number is finite.  ``optional``: keys of ``obj`` itself whose
+    value may be null (a part the model lacks)."""
+    if obj is None:
+        return path, "null"
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if value is None and key in optional:
+                continue
+            found = nonfinite_entry(value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(obj, (list, tuple)):
+        for k, value in enumerate(obj):
+            found = nonfinite_entry(value, f"{path}[{k}]")
+            if found:
+                return found
+    elif isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return path, "NaN" if np.isnan(obj) else "infinite"
+    return None
+
+
+def check_finite_model_dict(d, where="model parameters"):
+    """Refuse a model dict (``Model.to_dict``) holding a NaN, infinite or null number: a
+    ValueError "<where>: <path> is NaN" names the first one."""
+    found = nonfinite_entry(d, optional=_OPTIONAL_PARTS) if isinstance(d, dict) else None
+    if found:
+        raise ValueError(f"{where}: {found[0]} is {found[1]}")
+
+
 def _voigt(s):
     """3x3 (or N x 3 x 3) tensor to Voigt order xx yy zz yz xz xy."""
     return np.stack([s[..., 0, 0], s[..., 1, 1], s[..., 2, 2],
@@ -325,6 +361,14 @@ class Model:
         self._cached_tables = None
         self._cached_device = None
 
+    def __getstate__(self):
+        """Pickle and deep-copy without the compiled kernel tables and GPU copies (extension
+        objects that cannot be pickled); they are rebuilt on the next evaluation."""
+        state = self.__dict__.copy()
+        state["_cached_tables"] = None
+        state["_cached_device"] = None
+        return state
+
     @property
     def tables(self):
         if self._cached_tables is None:
@@ -522,6 +566,9 @@ class Model:
 
     @classmethod
     def from_dict(cls, d):
+        """Rebuild a model from ``to_dict``; a NaN, infinite or null number anywhere in its
+        parameters is a ValueError naming its path (e.g. "e0[0] is NaN")."""
+        check_finite_model_dict(d)
         species = d["species"]
         idx = {s: k for k, s in enumerate(species)}
         pair = None

@@ -45,14 +45,33 @@ class Loss:
     docs/accuracy.md).
 
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
-    weights w_s.
+    weights w_s.  Every weight must be a finite number >= 0, and at least one of energy,
+    forces, stress and prior > 0 (else there is nothing to fit): a ValueError names the weight.
     """
 
+    #: the weights, in the order of the constructor's arguments
+    WEIGHTS = ("energy", "forces", "stress", "curvature", "l2", "prior")
+
     def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7, prior=0.0):
-        self.energy, self.forces, self.stress = float(energy), float(forces), float(stress)
-        self.curvature, self.l2, self.prior = float(curvature), float(l2), float(prior)
-        if min(self.energy, self.forces, self.stress, self.curvature, self.l2, self.prior) < 0:
-            raise ValueError("loss weights must be >= 0")
+        for name, value in zip(self.WEIGHTS, (energy, forces, stress, curvature, l2, prior)):
+            try:
+                setattr(self, name, float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"Loss weight {name} must be a number, got {value!r}") from None
+        self.check()
+
+    def check(self):
+        """Raise a ValueError naming a weight that is NaN, infinite or negative, or when every
+        data weight (energy, forces, stress, prior) is zero; ``fit`` calls it again."""
+        for name in self.WEIGHTS:
+            value = getattr(self, name)
+            if not np.isfinite(value):
+                raise ValueError(f"Loss weight {name} must be finite, got {value}")
+            if value < 0:
+                raise ValueError(f"loss weights must be >= 0; {name} is {value}")
+        if not (self.energy or self.forces or self.stress or self.prior):
+            raise ValueError("Loss weights energy, forces, stress and prior are all zero: the "
+                             "loss would fit nothing; give at least one a positive weight")
 
     def to_dict(self):
         out = dict(energy=self.energy, forces=self.forces, stress=self.stress,
@@ -475,7 +494,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     ``max_iter`` iterations.  optimizer "adam": mini-batches of ``batch_size`` structures for
     ``epochs`` epochs, checkpointed every epoch.  Rerun with a larger ``max_iter`` (``epochs``)
     and the same checkpoint to extend a fit: the result is that of one longer run.  ``freeze``: parameter groups held fixed (see
-    ``Model.PARAM_GROUPS``).  ``patience``: stop after that many checkpoints without a better
+    ``Model.PARAM_GROUPS``), a tuple of names or one name as a string (``freeze="radial"`` is
+    ``("radial",)``).  ``max_iter``, ``epochs``, ``batch_size`` and ``checkpoint_every`` must
+    be positive integers; labels, structure weights and ``Loss`` weights must be finite, and
+    something must carry weight: all are checked before any work, each error naming the value.  ``patience``: stop after that many checkpoints without a better
     validation loss (the best model is kept).  ``checkpoint``: path of a resumable checkpoint,
     written atomically.  ``initialise``: set e0 by least squares on composition and freeze the
     embedding's input statistics first.  ``prior``: a fitted model whose per-atom energies on
@@ -494,12 +516,30 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     from .core import ZBLCore
     from .data import Dataset
     loss = loss or Loss()
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be an snnp.Loss, got {type(loss).__name__}")
+    loss.check()                        # weights may have been changed after construction
     if not isinstance(train, Dataset):
         raise TypeError("train must be an snnp.Dataset")
     if len(train) == 0:
         raise ValueError("the training set is empty")
     if not any(s.energy is not None or s.forces is not None or s.stress is not None for s in train):
         raise ValueError("the training set has no energy, force or stress labels to fit")
+    _check_labels(train, "training")
+    if validation is not None:
+        _check_labels(validation, "validation")
+    _check_something_to_fit(train, loss)
+    for name, value in (("max_iter", max_iter), ("epochs", epochs), ("batch_size", batch_size),
+                        ("checkpoint_every", checkpoint_every)):
+        _check_positive_int(name, value)
+    if patience is not None and (isinstance(patience, bool) or not isinstance(
+            patience, (int, np.integer)) or patience < 0):
+        raise ValueError(f"patience must be None or a number of checkpoints >= 0, got {patience!r}")
+    if not (isinstance(learning_rate, (int, float, np.number)) and np.isfinite(learning_rate)
+            and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if isinstance(freeze, str):                 # freeze="radial": one group
+        freeze = (freeze,)
     unknown = set(freeze) - set(model.PARAM_GROUPS)
     if unknown:
         raise ValueError(f"unknown parameter groups {sorted(unknown)}; groups: {model.PARAM_GROUPS}")
@@ -634,6 +674,49 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     return model
 
 
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_labels(dataset, what):
+    """Refuse a NaN or infinite label or weight (also one written into a Structure after it
+    was built), naming the structure, the label and the atom and component."""
+    for k, st in enumerate(dataset):
+        where = f"{what} structure {k}" + "".join(
+            f" ({label} {value!r})" for label, value in (("name", getattr(st, "name", None)),
+                                                         ("group", getattr(st, "group", None)))
+            if value is not None)
+        for label in ("energy", "forces", "stress"):
+            value = getattr(st, label)
+            if value is None:
+                continue
+            arr = np.asarray(value, dtype=float)
+            bad = np.argwhere(~np.isfinite(arr)) if arr.ndim else np.zeros((0 if np.isfinite(
+                arr) else 1, 0), int)
+            if len(bad):
+                first = tuple(int(i) for i in bad[0])
+                index = "[" + ", ".join(map(str, first)) + "]" if first else ""
+                kind = "NaN" if np.isnan(arr[first]) else "infinite"
+                raise ValueError(f"{where}: label {label}{index} is {kind}")
+        w = st.weight
+        if not (isinstance(w, (int, float, np.number)) and np.isfinite(w) and w >= 0):
+            raise ValueError(f"{where}: weight must be a finite number >= 0, got {w!r}")
+
+
+def _check_something_to_fit(train, loss):
+    """Some structure of non-zero weight must carry a label whose loss weight is non-zero."""
+    if not any(st.weight > 0 for st in train):
+        raise ValueError("every training structure has weight 0: there is nothing to fit "
+                         "(check the structure or group weights)")
+    if loss.prior > 0:
+        return
+    terms = [label for label in ("energy", "forces", "stress") if getattr(loss, label) > 0]
+    if not any(getattr(st, label) is not None for st in train if st.weight > 0 for label in terms):
+        raise ValueError(f"nothing to fit: the loss weighs only {terms}, and no training "
+                         "structure of non-zero weight carries those labels")
+
+
 def _elements(species):
     from ase.data import atomic_numbers
     return all(s in atomic_numbers and s != "X" for s in species)
@@ -678,10 +761,28 @@ def _load_checkpoint(path, config, model):
         raise ValueError(f"{path} is a checkpoint of a different fit (data, loss or options "
                          "differ); delete it or choose another path")
     state = doc["state"]
+    _check_finite_state(path, state)
     restored = type(model).from_dict(state["model"])
     model.__dict__.update(restored.__dict__)
     model.invalidate()
     return state
+
+
+def _check_finite_state(path, state):
+    """Refuse a checkpoint whose parameters, objective or optimiser state hold a NaN, an
+    infinity or a null number: resumed, it would stop at once and call the fit converged."""
+    from .models import check_finite_model_dict, nonfinite_entry
+    where = f"checkpoint {path}"
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{where} is damaged (no model state); delete it to start again")
+    parts = {k: state.get(k) for k in ("best", "best_params", "scale", "adam") if state.get(k) is not None}
+    parts["history"] = [{"objective": h.get("objective")} for h in state.get("history", [])
+                        if isinstance(h, dict)]
+    found = nonfinite_entry(parts)
+    if found:
+        raise ValueError(f"{where} holds a non-finite value ({found[0]} is {found[1]}); "
+                         "delete it to start again")
+    check_finite_model_dict(state["model"], f"{where}, model state")
 
 
 # -- filters shared across chemical systems ---------------------------------------------------
@@ -715,6 +816,10 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     ``fit(..., freeze=("radial", "angular"))``.  L-BFGS runs in the same diagonally scaled
     coordinates as ``fit`` (``preconditioner``, over the joint parameters)."""
     loss = loss or Loss()
+    loss.check()
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"max_iter must be an integer >= 0 (0: initialise only), got {max_iter!r}")
+    _check_positive_int("checkpoint_every", checkpoint_every)
     if len(models) != len(datasets) or not models:
         raise ValueError("give one model per dataset")
     say = (print if log is True else log) if log else (lambda *a, **k: None)

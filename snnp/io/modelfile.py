@@ -12,6 +12,7 @@ species pair r_in, r_out, and the clamp width) and the "extrapolation" grade ref
 The top-level summary fields are for readers and tools.
 
 Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
+A file with a NaN, Infinity or null number in "model" is refused at load, naming its path.
 """
 import json
 import os
@@ -59,6 +60,8 @@ def load_model(path):
     cls = _classes().get(doc.get("class"))
     if cls is None:
         raise ValueError(f"{path}: unknown model class {doc.get('class')!r}")
+    from ..models import check_finite_model_dict
+    check_finite_model_dict(doc.get("model"), f"model file {path}")     # NaN, Infinity, null
     try:
         model = cls.from_dict(doc["model"])
     except (KeyError, TypeError, IndexError, ValueError) as exc:
