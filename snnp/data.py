@@ -95,16 +95,22 @@ class Structure:
             raise ValueError(f"{where} has no atoms")
         if not np.all(np.isfinite(atoms.positions)):
             raise ValueError(f"{where} has NaN or infinite positions")
-        self.energy = None if energy is None else float(energy)
+        def number(label, value, shape=None):
+            try:
+                return float(value) if shape is None else np.array(value, dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: the {label} label is not a number "
+                                 f"({str(value)[:40]!r})") from None
+        self.energy = None if energy is None else number("energy", energy)
         if self.energy is not None and not np.isfinite(self.energy):
             raise ValueError(f"{where}: energy label is NaN or infinite")
-        self.forces = None if forces is None else np.array(forces, dtype=float)
+        self.forces = None if forces is None else number("forces", forces, 1)
         if self.forces is not None:
             if self.forces.shape != (n, 3):
                 raise ValueError(f"{where}: forces must have shape ({n}, 3), got {self.forces.shape}")
             if not np.all(np.isfinite(self.forces)):
                 raise ValueError(f"{where}: force labels contain NaN or infinite values")
-        self.stress = None if stress is None else np.array(stress, dtype=float).ravel()
+        self.stress = None if stress is None else number("stress", stress, 1).ravel()
         if self.stress is not None:
             if self.stress.shape == (9,):
                 s = self.stress.reshape(3, 3)
@@ -289,4 +295,6 @@ class Dataset:
             except (KeyError, TypeError, IndexError) as exc:
                 raise ValueError(f"{path}: entry {k} is not an mlearn structure "
                                  f"(missing {exc})") from None
+            except ValueError as exc:                  # a bad number or label in the entry
+                raise ValueError(f"{path}: entry {k}: {exc}") from None
         return cls(structures, name=os.path.basename(os.path.dirname(path)) or path)

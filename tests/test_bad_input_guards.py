@@ -210,3 +210,20 @@ def test_cli_refuses_non_positive_counts(capsys, argv, option, value):
     err = capsys.readouterr().err
     assert f"argument {option}: must be" in err and repr(value) in err
     assert "Traceback" not in err
+
+
+def test_binary_meam_spline_file_and_bad_mlearn_entry_name_the_file(tmp_path):
+    """A binary file read as meam/spline raised a bare UnicodeDecodeError; an mlearn entry
+    with a bad energy raised without the file or the entry."""
+    import json as _json
+    binary = tmp_path / "pot.meam.spline"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 10)
+    with pytest.raises(ValueError, match=r"pot\.meam\.spline: not a text file"):
+        snnp.SplineMEAM.from_lammps(binary)
+    entry = {"structure": {"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 3]]},
+                           "sites": [{"xyz": [0, 0, 0], "species": [{"element": "Cu"}]}]},
+             "outputs": {"energy": "lots", "forces": [[0, 0, 0]]}}
+    bad = tmp_path / "bad.json"
+    bad.write_text(_json.dumps([entry]))
+    with pytest.raises(ValueError, match=r"bad\.json: entry 0: .*energy"):
+        snnp.Dataset.from_mlearn(bad)

@@ -23,8 +23,12 @@ class _Lines:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        with open(self.path) as fh:
-            self.lines = fh.read().splitlines()
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                self.lines = fh.read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{self.path}: not a text file, so not a LAMMPS potential file "
+                             f"(byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r})") from None
         self.pos = 0
 
     def error(self, msg):
