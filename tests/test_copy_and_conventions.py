@@ -114,7 +114,8 @@ def test_next_save_removes_temporary_files_of_killed_writers(model, tmp_path):
               "    fh.write('{\"half\": ')\n"
               "    fh.flush()\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n")
-    proc = subprocess.run([sys.executable, "-c", script, str(target)])
+    # run outside the repository, whose uncompiled source tree would shadow the installed snnp
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], cwd=tmp_path)
     assert proc.returncode != 0
     killed = _leftovers(tmp_path)
     assert len(killed) == 1 and killed[0].startswith(".model.json.")

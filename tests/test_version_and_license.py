@@ -26,12 +26,13 @@ def test_cli_version_option(capsys):
     assert capsys.readouterr().out.strip() == f"snnp {snnp.__version__}"
 
 
-def test_console_script_version():
+def test_console_script_version(tmp_path):
     exe = shutil.which("snnp")
     cmd = [exe, "--version"] if exe else [sys.executable, "-c",
                                             "import sys; from snnp.cli import main; main(sys.argv[1:])",
                                             "--version"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    # from outside the repository, whose uncompiled source tree would shadow the installed snnp
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"snnp {snnp.__version__}"
 
