@@ -733,11 +733,16 @@ def _attach_prior(batch, structures, prior):
     batch.prior_energies = np.concatenate([p["prior_energies"] for p in batch.parts])
 
 
+#: the checkpoint format version snnp writes, and the only one it resumes from
+CHECKPOINT_VERSION = 1
+
+
 def _save_checkpoint(path, config, state):
     import json
     from .io.atomic import atomic_write
     with atomic_write(path) as fh:
-        json.dump({"format": "snnp-checkpoint", "version": 1, "config": config, "state": state}, fh)
+        json.dump({"format": "snnp-checkpoint", "version": CHECKPOINT_VERSION, "config": config,
+                   "state": state}, fh)
 
 
 def _load_checkpoint(path, config, model):
@@ -751,8 +756,14 @@ def _load_checkpoint(path, config, model):
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is a damaged checkpoint ({exc}); delete it to start again") from None
-    if doc.get("format") != "snnp-checkpoint":
+    if isinstance(doc, dict) and doc.get("format") != "snnp-checkpoint":
         raise ValueError(f"{path} is not an snnp checkpoint")
+    version = doc.get("version") if isinstance(doc, dict) else CHECKPOINT_VERSION
+    if type(version) is not int or version != CHECKPOINT_VERSION:      # not True, not 1.0
+        raise ValueError(f"checkpoint {path} is version {version!r}; this snnp writes "
+                         f"and reads version {CHECKPOINT_VERSION}: delete it to start again")
+    from .io.schema import validate     # the written schema: snnp/schemas/checkpoint.schema.json
+    validate(doc, "checkpoint", f"damaged checkpoint {path}", hint="; delete it to start again")
     # the length of a fit may grow: L-BFGS restarts at every checkpoint (Adam keeps its moments
     # in the state), so a fit extended from its checkpoint equals one run that long from the start
     length = ("max_iter", "epochs")

@@ -12,7 +12,9 @@ species pair r_in, r_out, and the clamp width) and the "extrapolation" grade ref
 The top-level summary fields are for readers and tools.
 
 Floats are written with Python's shortest round-trip repr, so save-then-load is lossless.
-A file with a NaN, Infinity or null number in "model" is refused at load, naming its path.
+A file with a NaN, Infinity or null number in "model" is refused at load, naming its path;
+then the file is checked against its schema, snnp/schemas/model.schema.json (a string or a
+boolean where a number belongs, a missing key: a ValueError naming the key path).
 """
 import json
 import os
@@ -62,6 +64,8 @@ def load_model(path):
         raise ValueError(f"{path}: unknown model class {doc.get('class')!r}")
     from ..models import check_finite_model_dict
     check_finite_model_dict(doc.get("model"), f"model file {path}")     # NaN, Infinity, null
+    from .schema import validate        # the written schema: snnp/schemas/model.schema.json
+    validate(doc, "model", f"damaged snnp model file {path}")
     try:
         model = cls.from_dict(doc["model"])
     except (KeyError, TypeError, IndexError, ValueError) as exc:
