@@ -7,7 +7,15 @@ evaluation takes ``device="cpu"`` or ``"gpu"`` (``snnp.backends``).
 """
 from ._version import __version__
 
-from . import _kernels
+try:
+    from . import _kernels
+except ImportError as _exc:
+    import os as _os
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    raise ImportError(
+        f"snnp's compiled kernels were not found in {_here}: if that is a source checkout, "
+        "run from outside it (the checkout shadows the installed package) or build in place "
+        f"with `python setup.py build_ext --inplace` ({_exc})") from _exc
 from .calculator import CloseApproachWarning, SNNPCalculator
 from .data import Dataset, Structure
 from .training import Loss

@@ -52,14 +52,37 @@ def load_data(spec, split="training"):
 
 
 def _load_model(path):
-    """A model file, or a zoo model by name ("Mo/snnp_medium")."""
+    """A model file (snnp JSON or LAMMPS meam/spline), or a zoo model by name
+    ("Mo/snnp_medium")."""
     from . import load, zoo
     from .models import LADDER
     if path in LADDER:
         raise CLIError(f"{path!r} is a preset name; this command needs a model file")
     if not os.path.exists(path) and path not in zoo():
         raise CLIError(f"model file {path!r} does not exist (nor is it a zoo model: snnp.zoo())")
+    if os.path.isfile(path):
+        return _read_model_file(path)
     return load(path)
+
+
+def _read_model_file(path):
+    """An snnp model file (JSON, its first character "{"), or else a LAMMPS meam/spline file
+    read as a rung-0 SplineMEAM (an old-format file's element taken from its name, as in
+    Si_1.meam.spline)."""
+    from . import load
+    from .models import SplineMEAM
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    if head.startswith(b"{"):
+        return load(path)
+    try:
+        return SplineMEAM.from_lammps(path)
+    except ValueError as exc:
+        if os.path.basename(path).endswith(".meam.spline"):
+            raise CLIError(f"{path} looks like a LAMMPS meam/spline file but cannot be read as "
+                           f"one: {exc}") from None
+        raise CLIError(f"{path} is neither an snnp model file (JSON) nor a LAMMPS meam/spline "
+                       f"file: {exc}") from None
 
 
 def element_values(flag, items, example="Si=-0.80"):
@@ -98,6 +121,8 @@ def cmd_ladder(args):
                        "climb and smeam among --presets")
     e0 = _parse_e0(args.e0)
     _check_writable(args.out, folder=True)
+    import time
+    started = time.time() - 1.0         # file times may be coarser than the clock
     if args.resumable:
         _check_writable(os.path.join(args.out, "checkpoints"), folder=True)
     train = load_data(args.data, "training")
@@ -115,15 +140,25 @@ def cmd_ladder(args):
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
                 prior=args.prior, e0=e0,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
-                log=None if args.quiet else print)
+                log=None if args.quiet else print, data=args.data)
     print()
     print(markdown_table(rows))
-    print(f"written: {args.out}/ladder.md, ladder.csv, ladder.json, pareto.png/.svg "
-          "(plot needs the 'plot' extra), and one model file per preset")
+    print(f"written: {args.out}/ladder.md, ladder.csv, ladder.json, "
+          + _pareto_note(args.out, started) + ", and one model file per preset")
+
+
+def _pareto_note(out, since):
+    """"pareto.png/.svg" when this run wrote them, else why not."""
+    import importlib.util
+    png = os.path.join(out, "pareto.png")
+    if os.path.exists(png) and os.path.getmtime(png) >= since:
+        return "pareto.png/.svg"
+    if importlib.util.find_spec("matplotlib") is None:
+        return ("no pareto.png/.svg (Matplotlib is not installed: pip install 'snnp[plot]')")
+    return "no pareto.png/.svg (plotting failed: see the warning above)"
 
 
 def cmd_fit(args):
-    from . import load
     from .models import LADDER, presets
     _check_writable(args.out)                   # before the data and the fit, not after
     _check_writable(args.checkpoint)
@@ -149,15 +184,55 @@ def cmd_fit(args):
         model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
                         angular_cutoff=args.angular_cutoff)[args.model]
     elif os.path.exists(args.model):
-        model = load(args.model)
+        model = _read_model_file(args.model)
     else:
         raise CLIError(f"{args.model!r} is neither a preset ({', '.join(LADDER)}) nor a model file")
+    if not args.quiet:
+        for line in _fit_header(args, model, train, val, rung0):
+            print(line, flush=True)
     from .training import Loss
     model.fit(train, val, loss=Loss(prior=args.prior), prior=rung0 if args.prior else None,
               max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed, e0=e0,
               log=not args.quiet)
     model.save(args.out)
     print(f"saved {args.out}")
+
+
+def _fit_header(args, model, train, val, rung0):
+    """What ``snnp fit`` is about to do, before the first iteration: the model, its parameter
+    count, the data split and, when the checkpoint exists, the step it resumes from."""
+    from . import get_num_threads
+    atoms = lambda d: sum(len(s.atoms) for s in d)
+    what = args.model if not os.path.exists(args.model) else f"model file {args.model}"
+    climb = f", climbing from {args.climb_from}" if rung0 is not None else ""
+    threads = get_num_threads()
+    lines = [f"fitting {what}: {type(model).__name__} {'-'.join(model.species)}, "
+             f"{model.n_params} parameters{climb}; data {args.data}: {len(train)} training "
+             f"structures ({atoms(train)} atoms), {len(val) if val is not None else 0} "
+             f"validation ({atoms(val) if val is not None else 0} atoms); up to "
+             f"{args.max_iter} iteration{'s' if args.max_iter != 1 else ''}, {threads} "
+             f"thread{'s' if threads != 1 else ''}"]
+    step = _checkpoint_step(args.checkpoint)
+    if step is not None:
+        lines.append(f"resuming from checkpoint {args.checkpoint}, saved at step {step}"
+                     + (" (already at --max-iter: nothing left to fit; raise --max-iter to "
+                        "extend it)" if step >= args.max_iter else ""))
+    elif args.checkpoint:
+        lines.append(f"checkpoint: {args.checkpoint} (new)")
+    return lines
+
+
+def _checkpoint_step(path):
+    """The step a checkpoint file holds, or None when there is none (a damaged or foreign
+    file is left for the fit to refuse, naming it)."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as fh:
+            step = json.load(fh)["state"]["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def cmd_eval(args):
@@ -260,6 +335,8 @@ def _format_errors(err):
 
     def row(name, e):
         E, F = e["energy_meV_per_atom"], e["forces_eV_per_A"]
+        E, F = ({k: 0.0 if abs(v) < 1e-9 else v for k, v in d.items() if k in ("rmse", "mae")}
+                for d in (E, F))            # round-off (zero forces of perfect crystals) as 0
         lines.append(f"{name:10s} {E['rmse']:14.4g} {E['mae']:8.4g} {F['rmse']:12.4g} {F['mae']:8.4g}")
     row("all", err)
     for g, e in err.get("groups", {}).items():
@@ -357,6 +434,13 @@ def _add_e0_option(parser):
                              "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
 
 
+DATA_HELP = ("emt-cu (built-in EMT copper), mlearn:EL[:split] (the mlearn DFT data of Li, Mo, "
+             "Si, Cu, Ni; split training or test), or a file: .xyz/.extxyz (extended XYZ), .db "
+             "(ASE database), .json (mlearn)")
+MODEL_HELP = ("model: an snnp model file (.json), a LAMMPS meam/spline file (read as rung 0) or "
+              "a zoo name such as Mo/snnp_medium")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="snnp", description="spline-based interatomic potentials")
     from ._version import __version__
@@ -365,18 +449,26 @@ def build_parser():
     from .models import LADDER
 
     lad = sub.add_parser("ladder", help="train the ladder presets, write accuracy/cost table and plot")
-    lad.add_argument("--data", default="emt-cu")
-    lad.add_argument("--test", help="test data (default: mlearn test set, or a split of --data)")
-    lad.add_argument("--test-fraction", type=float, default=0.2)
-    lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET")
+    lad.add_argument("--data", default="emt-cu", metavar="SPEC",
+                     help="training data: " + DATA_HELP + " (default: emt-cu)")
+    lad.add_argument("--test", metavar="SPEC",
+                     help="test data, a SPEC as for --data (default: the mlearn test set for "
+                          "mlearn:EL, otherwise a --test-fraction split of --data)")
+    lad.add_argument("--test-fraction", type=float, default=0.2,
+                     help="share of --data held out as the test set when no --test is given "
+                          "(default 0.2)")
+    lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET",
+                     help=f"presets to scan, in order (default: all: {' '.join(LADDER)})")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--no-climb", action="store_true",
                      help="fit rung 1 from scratch instead of from the fitted rung 0")
     lad.add_argument("--resumable", action="store_true",
                      help="checkpoint every fit in OUT/checkpoints; run again to resume")
-    lad.add_argument("--cutoff", type=float, default=5.0)
-    lad.add_argument("--r-min", type=float, default=1.5)
+    lad.add_argument("--cutoff", type=float, default=5.0,
+                     help="cutoff radius of every preset, in Å (default 5.0)")
+    lad.add_argument("--r-min", type=float, default=1.5,
+                     help="inner end of the filter and pair-term splines, in Å (default 1.5)")
     lad.add_argument("--angular-cutoff", type=float, default=None,
                      help="end every preset's angular filters f_k here, rung 0's included (the "
                           "three-body terms see only nearer neighbours; cheaper; default: "
@@ -385,20 +477,34 @@ def build_parser():
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
     _add_e0_option(lad)
-    lad.add_argument("--out", default="ladder-out")
-    lad.add_argument("--seed", type=int, default=0)
-    lad.add_argument("--quiet", action="store_true")
+    lad.add_argument("--out", default="ladder-out", metavar="DIR",
+                     help="folder for ladder.md/.csv/.json, pareto.png/.svg and the model files "
+                          "(default ladder-out)")
+    lad.add_argument("--seed", type=int, default=0,
+                     help="seed of the data splits and the initial parameters (default 0)")
+    lad.add_argument("--quiet", action="store_true",
+                     help="print only the final table, not the fits' progress")
     lad.set_defaults(func=cmd_ladder)
 
     fit = sub.add_parser("fit", help="fit a preset or a saved model")
     fit.add_argument("model", help=f"preset ({', '.join(LADDER)}) or model file")
-    fit.add_argument("--data", required=True)
-    fit.add_argument("--out", required=True)
-    fit.add_argument("--max-iter", type=_positive_int, default=500)
-    fit.add_argument("--validation", type=float, default=0.1)
-    fit.add_argument("--checkpoint")
-    fit.add_argument("--cutoff", type=float, default=5.0)
-    fit.add_argument("--r-min", type=float, default=1.5)
+    fit.add_argument("--data", required=True, metavar="SPEC",
+                     help="training data: " + DATA_HELP)
+    fit.add_argument("--out", required=True, metavar="MODEL.json",
+                     help="where to save the fitted model")
+    fit.add_argument("--max-iter", type=_positive_int, default=500,
+                     help="L-BFGS iterations (default 500; with --checkpoint, larger than "
+                          "before extends the fit)")
+    fit.add_argument("--validation", type=float, default=0.1,
+                     help="share of --data held out for validation (default 0.1; 0: none)")
+    fit.add_argument("--checkpoint", metavar="FILE",
+                     help="resumable checkpoint: written as the fit goes, resumed from when "
+                          "it exists")
+    fit.add_argument("--cutoff", type=float, default=5.0,
+                     help="cutoff radius of a preset, in Å (default 5.0)")
+    fit.add_argument("--r-min", type=float, default=1.5,
+                     help="inner end of a preset's filter and pair-term splines, in Å "
+                          "(default 1.5)")
     fit.add_argument("--angular-cutoff", type=float, default=None,
                      help="end the preset's angular filters f_k here (default: --cutoff)")
     fit.add_argument("--from", dest="climb_from", metavar="RUNG0_MODEL",
@@ -406,32 +512,41 @@ def build_parser():
     fit.add_argument("--prior", type=float, default=0.0,
                      help="with --from: weight pulling per-atom energies towards that model's")
     _add_e0_option(fit)
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--quiet", action="store_true")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="seed of the validation split and the initial parameters (default 0)")
+    fit.add_argument("--quiet", action="store_true",
+                     help="print only the saved path, not the header and progress")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("eval", help="errors of a model on a dataset")
-    ev.add_argument("model")
-    ev.add_argument("--data", required=True)
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("model", help=MODEL_HELP)
+    ev.add_argument("--data", required=True, metavar="SPEC",
+                    help="data to score on (for mlearn:EL its test set): " + DATA_HELP)
+    ev.add_argument("--json", action="store_true",
+                    help="print every error (stresses and groups included) as JSON")
     ev.add_argument("--per-structure", metavar="CSV",
                     help="write one row per structure: energy, reference, error, the largest "
                          "per-atom extrapolation grade and any close pair")
     ev.set_defaults(func=cmd_eval)
 
     be = sub.add_parser("bench", help="us/atom/step of a model")
-    be.add_argument("model")
-    be.add_argument("--atoms", type=_positive_int, default=4000)
-    be.add_argument("--threads", type=_non_negative_int, default=0, help="0: the default")
+    be.add_argument("model", help=MODEL_HELP)
+    be.add_argument("--atoms", type=_positive_int, default=4000,
+                    help="size of the rattled reference crystal timed (default 4000)")
+    be.add_argument("--threads", type=_non_negative_int, default=0,
+                    help="threads of the compiled kernels (default 0: OMP_NUM_THREADS or all "
+                         "cores)")
     be.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
                     help="gpu: the same kernels through CuPy (the gpu extra)")
     be.set_defaults(func=cmd_bench)
 
     pl = sub.add_parser("plot", help="plot a model's filters, embedding response and filter "
                                      "contributions (needs the 'plot' extra)")
-    pl.add_argument("model")
-    pl.add_argument("--data", help="structures for the embedding and contribution plots")
-    pl.add_argument("--out", default="plots")
+    pl.add_argument("model", help=MODEL_HELP)
+    pl.add_argument("--data", metavar="SPEC",
+                    help="structures for the embedding and contribution plots: " + DATA_HELP)
+    pl.add_argument("--out", default="plots", metavar="DIR",
+                    help="folder for the PNG files (default plots)")
     pl.add_argument("--curves", action="store_true",
                     help="also short_range.png: dimer, trimer, in-crystal pair approach and "
                          "equation of state down to V/V0 = 0.4 (one-element models)")
@@ -439,10 +554,12 @@ def build_parser():
 
     ex = sub.add_parser("export", help="write a model for LAMMPS: meam/spline (rung 0) or, with "
                                        "--lammps, the pair_style snnp plugin's file (any rung)")
-    ex.add_argument("model")
-    ex.add_argument("out")
+    ex.add_argument("model", help=MODEL_HELP)
+    ex.add_argument("out", help="file to write (OUT.meam.spline, or OUT.snnp with --lammps)")
     ex.add_argument("--lammps", action="store_true", help="write the pair_style snnp file")
-    ex.add_argument("--format", choices=["new", "old"], default="new")
+    ex.add_argument("--format", choices=["new", "old"], default="new",
+                    help="meam/spline layout: new (multi-element, default) or old "
+                         "(single element)")
     ex.add_argument("--drop-e0", action="store_true",
                     help="leave out the reference energy e0 meam/spline cannot hold (forces equal)")
     ex.set_defaults(func=cmd_export)

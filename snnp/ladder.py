@@ -17,7 +17,8 @@ import numpy as np
 from .io.atomic import atomic_write
 from .models import LADDER, presets as make_presets
 
-__all__ = ["scan", "climbed", "time_model", "time_models", "write_outputs", "EFFORT"]
+__all__ = ["scan", "climbed", "time_model", "time_models", "write_outputs", "format_error",
+           "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
@@ -76,7 +77,7 @@ def climbed(rung0, name, data, seed=0, angular_cutoff=None):
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
-         prior=0.0, e0=None):
+         prior=0.0, e0=None, data=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -94,6 +95,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
     fitting it (``fit(e0=...)``), so its pair term and embedding carry the cohesive energy.
+    ``data``: how to name the dataset in ladder.md's header (the CLI passes its ``--data``
+    spec); default: the training set's name.
     """
     from .training import Loss
     names = list(presets or LADDER)
@@ -178,14 +181,24 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         r["us_per_atom_step"] = cost
         r["cost_vs_first"] = cost / costs[0]
     if out:
-        write_outputs(rows, out, meta={"train": train.name, "test": test.name,
-                                       "train_structures": len(train), "test_structures": len(test),
-                                       "timing_atoms": len(timing), "cutoff": cutoff,
-                                       "iterations": iterations, "climb": climb,
-                                       "loss": loss.to_dict(), "prior": prior, "e0": e0,
-                                       "angular_cutoff": angular_cutoff},
-                      references=references)
+        from . import get_num_threads
+        meta = {"train": train.name, "test": test.name,
+                "data": data or train.name or "unnamed dataset",
+                "train_structures": len(train), "test_structures": len(test),
+                "fit_structures": len(fit_set), "fit_atoms": _n_atoms(fit_set),
+                "validation_structures": len(val_set or ()),
+                "validation_atoms": _n_atoms(val_set or ()), "test_atoms": _n_atoms(test),
+                "threads": get_num_threads(), "timing_atoms": len(timing), "cutoff": cutoff,
+                "iterations": iterations, "climb": climb, "loss": loss.to_dict(),
+                "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff}
+        not_plotted = write_outputs(rows, out, meta=meta, references=references)
+        if not_plotted:
+            say(f"pareto.png/.svg not written: {not_plotted}", flush=True)
     return rows
+
+
+def _n_atoms(dataset):
+    return int(sum(len(s.atoms) for s in dataset))
 
 
 def _core_from(train, models):
@@ -209,38 +222,90 @@ def time_models(models, atoms, repeats=3):
     return best
 
 
+def format_error(value, digits=3):
+    """An error (RMSE, MAE, cost) for a table: ``digits`` significant figures (all the
+    integer digits from 10**digits up), no exponent between 1e-3 and 1e6; values below 1e-9 (round-off, as the force RMSE of a group of
+    perfect crystals, whose forces are all zero) print as "0"; None and NaN as "-"."""
+    if value is None:
+        return "-"
+    v = float(value)
+    if np.isnan(v):
+        return "-"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if abs(v) < 1e-9:
+        return "0"
+    rounded = float(f"{v:.{digits}g}")              # round first: 9.996 -> 10.0, not 10.00
+    e = int(np.floor(np.log10(abs(rounded))))
+    if e < -3 or e >= 6:
+        return f"{rounded:.{digits - 1}e}"
+    if e >= digits - 1:                             # 1234.5 -> 1234, not 1230
+        return f"{v:.0f}"
+    return f"{rounded:.{digits - 1 - e}f}"
+
+
 COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "filters", "{}"),
            ("mlp", "MLP", "{}"), ("n_params", "params", "{}"),
-           ("energy_rmse_meV_per_atom", "E RMSE (meV/atom)", "{:.3g}"),
-           ("force_rmse_eV_per_A", "F RMSE (eV/Å)", "{:.3g}"),
-           ("stress_rmse_GPa", "σ RMSE (GPa)", "{:.3g}"),
+           ("energy_rmse_meV_per_atom", "E RMSE (meV/atom)", format_error),
+           ("force_rmse_eV_per_A", "F RMSE (eV/Å)", format_error),
+           ("stress_rmse_GPa", "σ RMSE (GPa)", format_error),
            ("iterations", "fit iterations", "{}"),
-           ("us_per_atom_step", "cost (µs/atom/step)", "{:.3g}"),
+           ("us_per_atom_step", "cost (µs/atom/step)", format_error),
            ("cost_vs_first", "cost ×", "{:.2f}")]
+
+
+def _cell(fmt, value):
+    return fmt(value) if callable(fmt) else fmt.format(value)
 
 
 def markdown_table(rows):
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        lines.append("| " + " | ".join(fmt.format(r[k]) for k, _, fmt in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(fmt, r[k]) for k, _, fmt in COLUMNS) + " |")
     groups = sorted({g for r in rows for g in r["groups"]})
     if groups:
         lines += ["", "Per group, energy RMSE (meV/atom) / force RMSE (eV/Å):", "",
                   "| preset | " + " | ".join(groups) + " |", "|" + "---|" * (len(groups) + 1)]
         for r in rows:
-            cells = [f"{r['groups'][g]['energy_rmse_meV_per_atom']:.3g} / "
-                     f"{r['groups'][g]['force_rmse_eV_per_A']:.3g}" if g in r["groups"] else "-"
-                     for g in groups]
+            cells = [format_error(r['groups'][g]['energy_rmse_meV_per_atom']) + " / "
+                     + format_error(r['groups'][g]['force_rmse_eV_per_A'])
+                     if g in r["groups"] else "-" for g in groups]
             lines.append(f"| {r['preset']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def data_line(meta):
+    """ladder.md's line naming the data and the threads, from a scan's ``meta`` ("" when
+    ``meta`` lacks the counts)."""
+    meta = meta or {}
+    if "fit_structures" not in meta:
+        return ""
+    train, test = meta.get("train"), meta.get("test")
+    name = meta.get("data") or train or "unnamed dataset"
+    if train and train != name:
+        name += f" ({train})"
+    if test and test not in (train, meta.get("data")):
+        name += f", test set {test}"
+    threads = meta.get("threads")
+    return (f"Data: {name}: train {meta['fit_structures']} structures "
+            f"({meta['fit_atoms']} atoms), validation {meta['validation_structures']} "
+            f"({meta['validation_atoms']} atoms), test {meta['test_structures']} "
+            f"({meta['test_atoms']} atoms); "
+            + (f"{threads} thread{'s' if threads != 1 else ''}" if threads is not None
+               else "threads unknown") + ".\n")
+
+
 def write_outputs(rows, out, meta=None, references=None):
-    """ladder.md, ladder.csv, ladder.json and, with Matplotlib, pareto.png and pareto.svg."""
+    """ladder.md, ladder.csv, ladder.json and, with Matplotlib, pareto.png and pareto.svg.
+
+    Returns None when the plots were written, otherwise why not (Matplotlib missing, or the
+    plotting error, which is also warned)."""
     os.makedirs(out, exist_ok=True)
     with atomic_write(os.path.join(out, "ladder.md")) as fh:
-        fh.write("# Ladder scan: accuracy against cost\n\n" + markdown_table(rows))
+        header = data_line(meta)
+        fh.write("# Ladder scan: accuracy against cost\n\n" + (header + "\n" if header else "")
+                 + markdown_table(rows))
         if references:
             fh.write("\nPublished test errors on the same data (meV/atom / eV/Å): " + "; ".join(
                 f"{k} {e:g} / {f:g}" for k, (e, f) in references.items()) + "\n")
@@ -252,10 +317,21 @@ def write_outputs(rows, out, meta=None, references=None):
             writer.writerow([r[k] for k in keys])
     with atomic_write(os.path.join(out, "ladder.json")) as fh:
         json.dump({"meta": meta or {}, "rows": rows, "references": references or {}}, fh, indent=1)
+    return _try_pareto_plot(rows, out, references)
+
+
+def _try_pareto_plot(rows, out, references):
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is None:
+        return "Matplotlib is not installed (pip install 'snnp[plot]')"
     try:
         pareto_plot(rows, out, references)
-    except ImportError:
-        pass
+    except Exception as exc:                   # the tables are written: report, do not lose them
+        import warnings
+        reason = f"plotting failed: {type(exc).__name__}: {exc}"
+        warnings.warn(f"pareto.png/.svg not written: {reason}", RuntimeWarning, stacklevel=3)
+        return reason
+    return None
 
 
 def pareto_plot(rows, out, references=None):

@@ -24,13 +24,18 @@ def _pyplot():
 
 
 def _save(fig, path):
+    """Save and release the figure from pyplot (the returned object stays inspectable)."""
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    fig.clf()
+    plt.close(fig)
 
 
 def plot_filters(model, path):
-    """Radial filters rho_k(r), radial parts f_k(r) and angular parts g_k(theta), per species."""
+    """Radial filters rho_k(r), radial parts f_k(r) and angular parts g_k(theta), per species.
+
+    Returns the figure (saved to ``path``; curves keep distinct colours and labels
+    such as rho_12 however many filters there are)."""
     plt = _pyplot()
     F = model.filters
     n = model.n_species
@@ -42,22 +47,44 @@ def plot_filters(model, path):
             _radial_panel(axes[b, 1], F.f[b], "f", f"angular radial parts, neighbour {sp}")
             ax = axes[b, 2]
             key = (b, b)
+            styles = _curve_styles(len(F.g[key]))
             for k, s in enumerate(F.g[key]):
                 theta = np.linspace(0, 180, 300)
-                ax.plot(theta, s(np.cos(np.radians(theta))), label=f"$g_{k + 1}$")
-            ax.set(title=f"angular parts g, pair {sp}-{sp}", xlabel="θ (degrees)")
+                ax.plot(theta, s(np.cos(np.radians(theta))), label=f"$g_{{{k + 1}}}$",
+                        **styles[k])
+            ax.set(title=f"angular parts g, pair {sp}-{sp}", xlabel="θ (degrees)",
+                   ylabel="g(θ)")
             ax.axhline(0, color="0.7", lw=0.8)
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, ncol=2 if len(F.g[key]) > 8 else 1)
     _save(fig, path)
+    return fig
 
 
-def _radial_panel(ax, bank, symbol, title):
+def _curve_styles(n):
+    """A distinct colour per curve (tab10 up to 10 curves, then tab20, then a continuous
+    colormap), and the line style varied as well past 10 so no two curves look alike."""
+    import matplotlib
+    if n <= 10:
+        colors = [f"C{k}" for k in range(n)]
+    elif n <= 20:
+        cmap = matplotlib.colormaps["tab20"]
+        colors = [cmap(k) for k in range(n)]
+    else:
+        cmap = matplotlib.colormaps["turbo"]
+        colors = [cmap(k / (n - 1)) for k in range(n)]
+    dashes = ["-", "--", ":", "-."]
+    return [{"color": colors[k], "linestyle": dashes[(k // 10) % 4] if n > 10 else "-"}
+            for k in range(n)]
+
+
+def _radial_panel(ax, bank, symbol, title, ylabel=None):
+    styles = _curve_styles(len(bank))
     for k, s in enumerate(bank):
         r = np.linspace(s.x0, s.x1, 300)
-        ax.plot(r, s(r), label=f"${symbol}_{k + 1}$")
-    ax.set(title=title, xlabel="r (Å)")
+        ax.plot(r, s(r), label=f"${symbol}_{{{k + 1}}}$", **styles[k])
+    ax.set(title=title, xlabel="r (Å)", ylabel=ylabel or f"${symbol}(r)$")
     ax.axhline(0, color="0.7", lw=0.8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2 if len(bank) > 8 else 1)
 
 
 def _descriptors(model, dataset):
