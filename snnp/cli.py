@@ -28,8 +28,10 @@ class CLIError(Exception):
     pass
 
 
-def load_data(spec, split="training"):
-    """A Dataset from a CLI data spec (see the module docstring)."""
+def load_data(spec, split="training", keys=None):
+    """A Dataset from a CLI data spec (see the module docstring); ``keys``: the label keys of
+    extxyz and ASE-db files (``energy_key``, ``forces_key``, ``stress_key``)."""
+    keys = {k: v for k, v in (keys or {}).items() if v}
     from . import datasets
     from .data import Dataset
     if spec == "emt-cu":
@@ -43,9 +45,9 @@ def load_data(spec, split="training"):
         raise CLIError(f"data file {spec!r} does not exist (or use emt-cu, mlearn:EL)")
     ext = os.path.splitext(spec)[1].lower()
     if ext in (".xyz", ".extxyz"):
-        return Dataset.from_extxyz(spec)
+        return Dataset.from_extxyz(spec, **keys)
     if ext == ".db":
-        return Dataset.from_ase_db(spec)
+        return Dataset.from_ase_db(spec, **keys)
     if ext == ".json":
         return Dataset.from_mlearn(spec)
     raise CLIError(f"cannot tell the format of {spec!r}: use .xyz, .extxyz, .db or .json (mlearn)")
@@ -105,11 +107,31 @@ def _parse_e0(items):
     return element_values("--e0", items) if items else None
 
 
+def _label_keys(args):
+    return {"energy_key": getattr(args, "energy_key", None),
+            "forces_key": getattr(args, "forces_key", None),
+            "stress_key": getattr(args, "stress_key", None)}
+
+
+def _add_label_key_options(parser):
+    parser.add_argument("--energy-key", metavar="KEY",
+                        help="extxyz/ASE-db key of the energy label in atoms.info (default "
+                             "'energy', else an attached calculator's; MACE files: REF_energy)")
+    parser.add_argument("--forces-key", metavar="KEY",
+                        help="extxyz/ASE-db key of the force labels in atoms.arrays (default "
+                             "'forces'; MACE files: REF_forces)")
+    parser.add_argument("--stress-key", metavar="KEY",
+                        help="extxyz/ASE-db key of the stress label in atoms.info (default "
+                             "'stress'; MACE files: REF_stress)")
+
+
 def _need_labels(data, what):
+    hint = getattr(data, "label_hint", None)
+    hint = f" ({hint})" if hint else ""
     if what == "energy" and not any(s.energy is not None for s in data):
-        raise CLIError("the dataset has no energy labels")
+        raise CLIError("the dataset has no energy labels" + hint)
     if what == "any" and not any(s.energy is not None or s.forces is not None for s in data):
-        raise CLIError("the dataset has no energy or force labels to fit or score")
+        raise CLIError("the dataset has no energy or force labels to fit or score" + hint)
 
 
 def cmd_ladder(args):
@@ -125,9 +147,9 @@ def cmd_ladder(args):
     started = time.time() - 1.0         # file times may be coarser than the clock
     if args.resumable:
         _check_writable(os.path.join(args.out, "checkpoints"), folder=True)
-    train = load_data(args.data, "training")
+    train = load_data(args.data, "training", _label_keys(args))
     if args.test:
-        test = load_data(args.test, "test")
+        test = load_data(args.test, "test", _label_keys(args))
     elif args.data.startswith("mlearn:") and len(args.data.split(":")) == 2:
         test = load_data(args.data, "test")
     else:
@@ -162,7 +184,7 @@ def cmd_fit(args):
     from .models import LADDER, presets
     _check_writable(args.out)                   # before the data and the fit, not after
     _check_writable(args.checkpoint)
-    data = load_data(args.data)
+    data = load_data(args.data, keys=_label_keys(args))
     _need_labels(data, "any")
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
@@ -238,7 +260,7 @@ def _checkpoint_step(path):
 def cmd_eval(args):
     _check_writable(args.per_structure)
     model = _load_model(args.model)
-    data = load_data(args.data, "test")
+    data = load_data(args.data, "test", _label_keys(args))
     _need_labels(data, "any")
     err = model.score(data)
     rows = _per_structure(model, data)
@@ -368,7 +390,7 @@ def cmd_plot(args):
     from . import plotting
     _check_writable(args.out, folder=True)
     model = _load_model(args.model)
-    data = load_data(args.data, "test") if args.data else None
+    data = load_data(args.data, "test", _label_keys(args)) if args.data else None
     os.makedirs(args.out, exist_ok=True)
     written = [os.path.join(args.out, "filters.png")]
     plotting.plot_filters(model, written[0])
@@ -449,6 +471,7 @@ def build_parser():
     from .models import LADDER
 
     lad = sub.add_parser("ladder", help="train the ladder presets, write accuracy/cost table and plot")
+    _add_label_key_options(lad)
     lad.add_argument("--data", default="emt-cu", metavar="SPEC",
                      help="training data: " + DATA_HELP + " (default: emt-cu)")
     lad.add_argument("--test", metavar="SPEC",
@@ -487,6 +510,7 @@ def build_parser():
     lad.set_defaults(func=cmd_ladder)
 
     fit = sub.add_parser("fit", help="fit a preset or a saved model")
+    _add_label_key_options(fit)
     fit.add_argument("model", help=f"preset ({', '.join(LADDER)}) or model file")
     fit.add_argument("--data", required=True, metavar="SPEC",
                      help="training data: " + DATA_HELP)
@@ -519,6 +543,7 @@ def build_parser():
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("eval", help="errors of a model on a dataset")
+    _add_label_key_options(ev)
     ev.add_argument("model", help=MODEL_HELP)
     ev.add_argument("--data", required=True, metavar="SPEC",
                     help="data to score on (for mlearn:EL its test set): " + DATA_HELP)
@@ -542,6 +567,7 @@ def build_parser():
 
     pl = sub.add_parser("plot", help="plot a model's filters, embedding response and filter "
                                      "contributions (needs the 'plot' extra)")
+    _add_label_key_options(pl)
     pl.add_argument("model", help=MODEL_HELP)
     pl.add_argument("--data", metavar="SPEC",
                     help="structures for the embedding and contribution plots: " + DATA_HELP)

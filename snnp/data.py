@@ -131,6 +131,8 @@ class Dataset:
     def __init__(self, structures, name=None):
         self.structures = list(structures)
         self.name = name
+        #: why no labels were found, when a reader found none (names the keys it looked for)
+        self.label_hint = None
 
     def __len__(self):
         return len(self.structures)
@@ -217,7 +219,15 @@ class Dataset:
             structures.append(Structure(clean, energy, forces, stress,
                                         weight=atoms.info.get(weight_key, 1.0),
                                         group=atoms.info.get(group_key), name=f"{name or ''}#{k}"))
-        return cls(structures, name)
+        out = cls(structures, name)
+        if images and not any(s.energy is not None or s.forces is not None for s in structures):
+            first = images[0]
+            out.label_hint = (f"looked for atoms.info[{energy_key!r}], atoms.arrays[{forces_key!r}], "
+                              f"atoms.info[{stress_key!r}] and a calculator's results; the first "
+                              f"frame has info keys {sorted(first.info)} and arrays keys "
+                              f"{sorted(first.arrays)}: name the labels with --energy-key, "
+                              f"--forces-key, --stress-key (from Python: energy_key=..., ...)")
+        return out
 
     @classmethod
     def from_extxyz(cls, path, **keys):

@@ -163,3 +163,32 @@ def test_fit_prints_a_header_and_the_resumed_step(tmp_path, capsys):
     assert cli.main(argv + ["--max-iter", "3"]) == 0
     second = capsys.readouterr().out.splitlines()
     assert second[1] == f"resuming from checkpoint {ckpt}, saved at step 2"
+
+
+def test_mace_style_label_keys(tmp_path, capsys):
+    """An extxyz file labelled REF_energy / REF_forces (MACE's convention): without keys the
+    error names the keys looked for and those the file has; with --energy-key/--forces-key it
+    is read."""
+    import ase.io
+    import numpy as np
+    from ase.build import bulk as _bulk
+    from snnp.cli import main as _main
+    frames = []
+    for k in range(3):
+        a = _bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+        a.rattle(0.05, seed=k)
+        a.info["REF_energy"] = -3.5 * len(a) + 0.01 * k
+        a.arrays["REF_forces"] = np.full((len(a), 3), 0.01 * k)
+        frames.append(a)
+    path = tmp_path / "mace.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    model = snnp.presets(["Cu"], cutoff=4.6, r_min=1.7)["smeam"]
+    model.save(tmp_path / "m.json")
+    assert _main(["eval", str(tmp_path / "m.json"), "--data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "looked for atoms.info['energy']" in err and "REF_energy" in err and "--energy-key" in err
+    assert _main(["eval", str(tmp_path / "m.json"), "--data", str(path),
+                  "--energy-key", "REF_energy", "--forces-key", "REF_forces"]) == 0
+    data = snnp.Dataset.from_extxyz(path, energy_key="REF_energy", forces_key="REF_forces")
+    assert data[2].energy == pytest.approx(frames[2].info["REF_energy"])
+    np.testing.assert_allclose(data[1].forces, 0.01)
