@@ -355,11 +355,12 @@ def _check_writable(path, folder=False):
 def _format_errors(err):
     lines = [f"{'':10s} {'E RMSE meV/at':>14s} {'E MAE':>8s} {'F RMSE eV/A':>12s} {'F MAE':>8s}"]
 
+    from .ladder import format_error        # round-off (zero forces of perfect crystals) as 0
+
     def row(name, e):
         E, F = e["energy_meV_per_atom"], e["forces_eV_per_A"]
-        E, F = ({k: 0.0 if abs(v) < 1e-9 else v for k, v in d.items() if k in ("rmse", "mae")}
-                for d in (E, F))            # round-off (zero forces of perfect crystals) as 0
-        lines.append(f"{name:10s} {E['rmse']:14.4g} {E['mae']:8.4g} {F['rmse']:12.4g} {F['mae']:8.4g}")
+        cells = [format_error(v, 4) for v in (E["rmse"], E["mae"], F["rmse"], F["mae"])]
+        lines.append(f"{name:10s} {cells[0]:>14s} {cells[1]:>8s} {cells[2]:>12s} {cells[3]:>8s}")
     row("all", err)
     for g, e in err.get("groups", {}).items():
         row(str(g), e)
@@ -428,26 +429,21 @@ def cmd_export(args):
             f"{s} {e:.6g} eV" for s, e in zip(model.species, model.e0)))
 
 
-def _positive_int(text):
-    """argparse type: an integer >= 1 (a clear usage error otherwise, before any work)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _int_at_least(low, wording):
+    """An argparse type: an integer >= ``low`` (a clear usage error otherwise, before any work)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {text!r}")
+        return value
+    return parse
 
 
-def _non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _add_e0_option(parser):

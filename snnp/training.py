@@ -783,9 +783,7 @@ def _check_finite_state(path, state):
     """Refuse a checkpoint whose parameters, objective or optimiser state hold a NaN, an
     infinity or a null number: resumed, it would stop at once and call the fit converged."""
     from .models import check_finite_model_dict, nonfinite_entry
-    where = f"checkpoint {path}"
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise ValueError(f"{where} is damaged (no model state); delete it to start again")
+    where = f"checkpoint {path}"        # its shape is already checked against the schema
     parts = {k: state.get(k) for k in ("best", "best_params", "scale", "adam") if state.get(k) is not None}
     parts["history"] = [{"objective": h.get("objective")} for h in state.get("history", [])
                         if isinstance(h, dict)]
