@@ -28,6 +28,7 @@ from .models import SNNP, Model, SplineMEAM, SplineMEAMNN, presets
 from .neighbors import NeighborList, neighbor_list
 from .backends import new_neighbor_list
 from .splines import Spline
+from .io import modelfile as _modelfile
 
 __all__ = ["Dataset", "Structure", "Loss", "FilterCoverage", "ExtrapolationGrade", "ZBLCore", "SplineMEAM", "SplineMEAMNN", "SNNP", "presets", "FilterBank", "MLPEmbedding", "Model", "Spline", "SNNPCalculator", "CloseApproachWarning", "NeighborList", "neighbor_list",
            "new_neighbor_list",           "load", "zoo", "show_config", "set_num_threads", "get_num_threads", "__version__"]
@@ -35,30 +36,16 @@ __all__ = ["Dataset", "Structure", "Loss", "FilterCoverage", "ExtrapolationGrade
 
 def load(path):
     """Read a model saved with ``model.save(path)``, or a zoo model by name ("Mo/snnp_medium")."""
-    import os
-    from .io.modelfile import load_model
-    name = os.fspath(path)
-    if not os.path.exists(name) and name in zoo():
-        return load_model(os.path.join(_zoo_dir(), name + ".json"))
-    if not os.path.exists(name) and "/" in name and not name.endswith(".json"):
-        raise FileNotFoundError(f"no model file {name!r} and no zoo model of that name; "
-                                f"zoo models: {zoo() or 'none installed'}")
-    return load_model(name)
+    return _modelfile.load(path, zoo_base=_zoo_dir())
 
 
 def _zoo_dir():
-    import os
-    from . import models_zoo
-    return os.path.dirname(os.path.abspath(models_zoo.__file__))
+    return _modelfile.zoo_dir()
 
 
 def zoo():
     """Names of the trained models shipped in models_zoo/, as ``"<element>/<preset>"``."""
-    import glob
-    import os
-    base = _zoo_dir()
-    return sorted(os.path.relpath(p, base)[:-5].replace(os.sep, "/")
-                  for p in glob.glob(os.path.join(base, "*", "*.json")))
+    return _modelfile.zoo(_zoo_dir())
 
 
 def set_num_threads(n):

@@ -63,7 +63,7 @@ class SNNPCalculator(Calculator):
                  **kwargs):
         super().__init__(**kwargs)
         if isinstance(model, (str, os.PathLike)):
-            from . import load
+            from .io.modelfile import load
             model = load(model)
         self.model = model
         self.device = device

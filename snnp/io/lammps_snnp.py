@@ -2,7 +2,7 @@
 
 One plain-text, versioned file holds everything the shared C kernel (src_cython/kernels.h)
 reads for one model of any rung, exactly as ``Model.tables`` packs it, plus the per-species
-reference energies e0 that the Python side adds on top:
+reference energies e0 that the Python side adds on top::
 
     snnp-lammps 3
     # free comment lines start with '#'
@@ -15,7 +15,7 @@ reference energies e0 that the Python side adds on top:
     end
 
 After the header line the file is a sequence of records ``name count`` followed by ``count``
-whitespace-separated values (on as many lines as convenient), ended by ``end``.  Records:
+whitespace-separated values (on as many lines as convenient), ended by ``end``.  Records::
 
     species       names of the species (LAMMPS pair_coeff maps atom types to these)
     cutoff        global cutoff (A); K_r, K_a: radial and angular filter counts
@@ -29,7 +29,7 @@ whitespace-separated values (on as many lines as convenient), ended by ``end``. 
     mlp_mean mlp_inv_scale   input standardisation x = (G - mean) * inv_scale, per species
     mlp_zero      MLP output at G = 0 per species (subtracted: an isolated atom has energy e0)
 
-Optional records (version 3; a file without them describes a model without these parts):
+Optional records (version 3; a file without them describes a model without these parts)::
 
     core          the short-range rule (snnp.core.ZBLCore), ns * ns * 11 doubles, per ordered
                   species pair (si * ns + sj): zz, 1/a, r_in, r_out, sw1..sw5, r_c, w
@@ -51,7 +51,9 @@ import os
 
 import numpy as np
 
+from .._version import __version__
 from .atomic import atomic_write
+from .modelfile import load_model, model_class
 
 __all__ = ["write_kernel_tables", "read_kernel_tables", "FORMAT", "VERSION"]
 
@@ -151,7 +153,6 @@ def write_kernel_tables(model, path, comment=None):
         if not s or any(c.isspace() for c in s):
             raise ValueError(f"species names must be non-empty and without spaces, got {s!r}")
     rec = kernel_tables(model)
-    from .. import __version__
     lines = [f"{FORMAT} {VERSION}",
              f"# {type(model).__name__} written by snnp {__version__}: "
              f"species {' '.join(model.species)}, {model.n_radial}+{model.n_angular} filters, "
@@ -226,10 +227,8 @@ def _main(argv=None):
     parser.add_argument("--species", nargs="+", help="element(s) of an old-format meam/spline")
     args = parser.parse_args(argv)
     if args.model.endswith(".meam.spline") or args.model.endswith(".spline"):
-        from ..models import SplineMEAM
-        model = SplineMEAM.from_lammps(args.model, species=args.species)
+        model = model_class("SplineMEAM").from_lammps(args.model, species=args.species)
     else:
-        from .modelfile import load_model
         model = load_model(args.model)
     write_kernel_tables(model, args.output)
     print(f"wrote {args.output}: {type(model).__name__} species {model.species}, cutoff "

@@ -1,0 +1,60 @@
+"""The ladder's presets: ``LADDER`` (name -> rung class and sizes) and ``presets()``, the
+unfitted models ``snnp ladder`` and ``snnp fit <preset>`` start from."""
+import numpy as np
+
+from ..core import ZBLCore
+from ..embedding import MLPEmbedding
+from ..filters import FilterBank, pair_keys
+from ..splines import Spline
+from ..training import _elements
+from .rungs import SNNP, SplineMEAM, SplineMEAMNN
+
+__all__ = ["LADDER", "presets"]
+
+
+#: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths).
+#: Radial filters cost one spline per pair, angular ones one per triplet, so the s-NNPs carry
+#: more radial than angular filters (costs per MD step: docs/theory.md).
+LADDER = {
+    "smeam": (SplineMEAM, 1, 1, None),
+    "smeam_nn": (SplineMEAMNN, 1, 1, (8,)),
+    "snnp_small": (SNNP, 2, 2, (8,)),
+    "snnp_medium": (SNNP, 12, 4, (16, 16)),
+    "snnp_large": (SNNP, 16, 8, (32, 32)),
+}
+
+
+def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
+            angular_cutoff=None, core=True):
+    """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
+
+    Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
+    have a pinned pair term and start from ``FilterBank.initial`` filters; MLPs start with a zero
+    output layer and U with zero values, so an unfitted model has zero energy.
+    ``angular_cutoff``: where every preset's angular filters f_k end (default: the cutoff).
+    Pairs beyond it enter no triplet: the three-body terms see only the nearer neighbours, as
+    in Lenosky's Si meam/spline (f ends at 3.5 A, the pair term at 4.5 A), and every rung gets
+    cheaper.  Rungs 0 and 1 stay in the meam/spline form (a spline may end before the cutoff).
+    ``core``: give every preset of chemical elements a ZBL core (``snnp.ZBLCore``) whose radii
+    ``fit`` chooses from the training data (until then r_out = r_min); False: none.
+    """
+    species = list(species)
+    n = len(species)
+    out = {}
+    for name, (cls, K_r, K_a, widths) in LADDER.items():
+        filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
+                                     angular_cutoff=angular_cutoff)
+        pair = {k: Spline(r_min, cutoff, np.zeros(12)) for k in pair_keys(n)}
+        U = [Spline(-1.0, 10.0, np.zeros(10)) for _ in species] if cls is not SNNP else None
+        mlp = (MLPEmbedding(n, K_r + K_a, widths, activation, seed=seed)
+               if widths is not None else None)
+        if cls is SplineMEAM:        # keep this FilterBank (SplineMEAM() builds its own)
+            model = SplineMEAM._from_parts(species, filters, pair=pair, U=U)
+        elif cls is SplineMEAMNN:
+            model = SplineMEAMNN(species, filters, U, mlp, pair=pair)
+        else:
+            model = SNNP(species, filters, mlp, pair=pair)
+        if core and _elements(species):
+            model.core = ZBLCore(species, default_r_out=r_min)
+        out[name] = model
+    return out

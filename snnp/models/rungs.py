@@ -1,0 +1,219 @@
+"""The three rungs of the ladder (docs/theory.md), each a ``Model`` fixing its embedding:
+
+- ``SplineMEAM``   rung 0, the spline-MEAM of LAMMPS ``pair_style meam/spline`` (its files:
+                   ``from_lammps`` / ``to_lammps``)
+- ``SplineMEAMNN`` rung 1, spline-MEAM plus a small network correction
+- ``SNNP``         rung 2, the spline neural-network potential
+
+``from_spline_meam`` climbs from a fitted rung 0.  Each class registers with the model-file
+reader (``snnp.io.modelfile.register_model_class``), so ``snnp.load`` rebuilds it by name.
+"""
+import warnings
+
+import numpy as np
+from ase.data import atomic_numbers
+
+from ..embedding import MLPEmbedding
+from ..filters import FilterBank, shortened
+from ..io.lammps import read_meam_spline, write_meam_spline
+from ..io.modelfile import register_model_class
+from ..splines import Spline
+from .base import Model
+
+__all__ = ["SplineMEAM", "SplineMEAMNN", "SNNP"]
+
+
+@register_model_class
+class SplineMEAM(Model):
+    """Rung 0: spline-based MEAM, exactly LAMMPS ``pair_style meam/spline``.
+
+        e_i = 1/2 sum_j phi_ab(r_ij) + U_a(n_i) - U_a(0) + e0_a
+        n_i = sum_j rho_b(r_ij) + sum_{j<k} f_b(r_ij) f_c(r_ik) g_bc(cos theta_jik)
+
+    for centre species a and neighbour species b, c (the multi-element form of Zhang and
+    Trinkle).  ``phi`` and ``g`` are dicts keyed by species-index pairs (a, b) with a <= b;
+    ``rho``, ``U`` and ``f`` are lists with one Spline per species.  ``f = g = None`` is the
+    embedded-atom method (no triplet loop).  Splines read from files keep their ends
+    (``pinned=False``); new models pin radial splines to zero at the cutoff.
+    """
+
+    embedding_parts = ("U",)
+
+    def __init__(self, species, phi, rho, U, f=None, g=None, e0=None, pinned=False):
+        n = len(species)
+        if (f is None) != (g is None):
+            raise ValueError("give both f and g (angular term) or neither (EAM limit)")
+        for name, lst in (("rho", rho), ("U", U), ("f", f)):
+            if lst is not None and len(lst) != n:
+                raise ValueError(f"{name} needs one spline per species ({n}), got {len(lst)}")
+        bank = FilterBank(species, [[s] for s in rho], None if f is None else [[s] for s in f],
+                          None if g is None else {k: [s] for k, s in g.items()}, pinned=pinned)
+        super().__init__(species, bank, pair=phi, U=U, e0=e0)
+
+    # LAMMPS-named views of the splines
+    @property
+    def phi(self):
+        return self.pair
+
+    @property
+    def rho(self):
+        return [bank[0] for bank in self.filters.rho]
+
+    @property
+    def f(self):
+        return None if self.filters.f is None else [bank[0] for bank in self.filters.f]
+
+    @property
+    def g(self):
+        return None if self.filters.g is None else {k: v[0] for k, v in self.filters.g.items()}
+
+    @property
+    def has_angular(self):
+        return self.filters.f is not None
+
+    @classmethod
+    def from_lammps(cls, path, species=None):
+        """Read a LAMMPS ``meam/spline`` file (old single-element or new multi-element format).
+
+        Old-format files do not name their element: pass ``species=["Si"]``, or let it be taken
+        from the file name when that starts with an element symbol (``Si_1.meam.spline``).
+        """
+        d = read_meam_spline(path, species=species)
+        return cls(d["species"], d["phi"], d["rho"], d["U"], d["f"], d["g"])
+
+    def to_lammps(self, path, format="new", comment=None, drop_e0=False):
+        """Write a LAMMPS ``meam/spline`` file; ``format="old"`` for the single-element layout.
+
+        ``meam/spline`` has no per-species reference energy: a fitted model's e0 can only be
+        left out (``drop_e0=True``), which shifts LAMMPS energies by -e0 per atom of each species
+        and leaves forces and stresses unchanged."""
+        if np.any(self.e0 != 0) and not drop_e0:
+            raise ValueError("LAMMPS meam/spline has no per-species reference energy e0; this "
+                             "model has e0 = " + str(self.e0.tolist()) + " eV. Pass "
+                             "drop_e0=True (snnp export --drop-e0) to write it without: LAMMPS "
+                             "energies are then snnp's minus e0 per atom (higher where e0 < 0), "
+                             "forces and stresses equal")
+        if self.pair is None:
+            raise ValueError("LAMMPS meam/spline needs a pair term phi; this model has none")
+        if self.core is not None:
+            overlay = self.lammps_core_overlay()
+            warnings.warn("meam/spline cannot hold this model's short-range core and clamp: the "
+                          "file has the splines alone. For the core, use " + overlay + "; below "
+                          "each pair's r_out LAMMPS then still differs from snnp "
+                          "(its splines continue linearly instead of freezing). pair_style snnp "
+                          "(to_lammps_plugin) runs the model exactly.", UserWarning, stacklevel=2)
+            comment = (comment + " | " if comment else "") + "core: " + overlay
+        f, g = self.f, self.g
+        if f is None:       # EAM limit: LAMMPS still wants f and g, zero them
+            f = [Spline(s.x0, s.x1, [0.0, 0.0]) for s in self.rho]
+            g = {p: Spline(-1.0, 1.0, [0.0, 0.0]) for p in self.pair}
+        write_meam_spline(path, self.species, self.pair, self.rho, self.U, f, g,
+                          format=format, comment=comment)
+
+    def lammps_core_overlay(self):
+        """LAMMPS input that adds this model's ZBL core beside its meam/spline file:
+        ``pair_style hybrid/overlay meam/spline zbl r_in r_out`` and one ``pair_coeff i j zbl
+        Z_i Z_j`` per type pair (types numbered as the species).  pair_style zbl has one r_in,
+        r_out for all pairs, so a model whose pairs differ gets the first pair's."""
+        r_in, r_out = self.core.radii[(0, 0)]
+        z = [atomic_numbers[s] for s in self.species]
+        coeffs = "; ".join(f"pair_coeff {a + 1} {b + 1} zbl {z[a]} {z[b]}"
+                           for a in range(self.n_species) for b in range(a, self.n_species))
+        return (f"pair_style hybrid/overlay meam/spline zbl {r_in:.10g} {r_out:.10g}; "
+                f"pair_coeff * * meam/spline FILE {' '.join(self.species)}; {coeffs}")
+
+
+@register_model_class
+class SplineMEAMNN(Model):
+    """Rung 1: spline-MEAM plus a small neural-network correction.
+
+        eps_a(G) = U_a(R_1 + A_1) - U_a(0) + MLP_a(G) - MLP_a(0)
+
+    The first radial and angular filters feed U as in rung 0; all K_r + K_a filters feed the MLP.
+    """
+
+    embedding_parts = ("U", "mlp")
+
+    def __init__(self, species, filters, U, mlp, pair=None, e0=None):
+        super().__init__(species, filters, pair=pair, U=U, mlp=mlp, e0=e0)
+
+    @classmethod
+    def from_spline_meam(cls, model, widths=(8,), activation="tanh", seed=0):
+        """Climb from rung 0: same filters, pair term and U, plus a zero MLP correction."""
+        mlp = MLPEmbedding(model.n_species, model.filters.n_filters, widths, activation, seed=seed)
+        out = cls(model.species, model.filters.copy(), [s.copy() for s in model.U], mlp,
+                  pair=None if model.pair is None else {k: s.copy() for k, s in model.pair.items()},
+                  e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        return out
+
+
+@register_model_class
+class SNNP(Model):
+    """Rung 2: the spline-based neural-network potential, eps_a(G) = MLP_a(G) - MLP_a(0)."""
+
+    embedding_parts = ("mlp",)
+
+    def __init__(self, species, filters, mlp, pair=None, e0=None):
+        super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
+
+    @classmethod
+    def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
+                         activation="tanh", seed=0, data=None, distil_iter=500,
+                         angular_cutoff=None):
+        """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
+        bank (more are added on the same knot grids), its pair term and e0 are kept.
+        ``angular_cutoff`` (shorter than rung 0's f): every f_k, rung 0's included (tapered to
+        zero there), ends at it, so fewer pairs enter triplets and angular filters cost less.
+
+        With ``data`` (a Dataset or a list of Atoms) the network is first fitted to rung 0's
+        embedding U(R_1 + A_1) - U(0) on those atoms (``MLPEmbedding.distil``), so the s-NNP
+        starts where rung 0 ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).
+        Without data the network starts at zero (the pair term alone plus e0)."""
+        def added(old_bank, k_total, kind):
+            """Filters 2..K on the grid of rung 0's filter, pinned to zero at that grid's end
+            (a file's filter may end before the cutoff: the new ones must not continue)."""
+            old = old_bank[0]
+            if k_total <= 1:
+                return []
+            if kind == "g":
+                fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots)
+                src = fresh.g[(0, 0)]
+                return [Spline(old.x0, old.x1, s(old.knots), float(s(np.array([old.x0]), True)[1][0]),
+                               float(s(np.array([old.x1]), True)[1][0])) for s in src[1:]]
+            fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0,
+                                       n_knots_radial=old.n_knots)
+            return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
+
+        if data is not None and model.U is None:
+            raise ValueError("distilling needs a rung-0 model with an embedding U")
+        rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
+        f = g = None
+        if n_angular:
+            if model.filters.f is None:
+                raise ValueError("this rung-0 model has no angular filters to carry over")
+            f = []
+            for old in model.filters.f:
+                try:
+                    first = shortened(old[0], angular_cutoff)
+                except ValueError as exc:                     # name the argument
+                    raise ValueError(f"angular_cutoff: {exc}") from None
+                f.append([first] + added([first], n_angular, "f"))
+            g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
+        mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
+        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
+        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        if data is not None:
+            images = [getattr(item, "atoms", item) for item in data]
+            G = np.vstack([out.descriptors(a) for a in images])
+            species = np.concatenate([out._atoms_species(a) for a in images])
+            n = G[:, 0] + (G[:, n_radial] if n_angular else 0.0)
+            target = np.empty(len(G))
+            for a, U in enumerate(model.U):
+                rows = species == a
+                target[rows] = U(n[rows]) - U(np.array([0.0]))[0]
+            out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
+            out.invalidate()
+        return out
