@@ -23,7 +23,8 @@ import re
 
 import numpy as np
 
-from ..neighbors import NeighborList as _HostNeighborList, cell_list
+from ..neighbors import (NeighborList as _HostNeighborList, cell_list, check_neighbor_counts,
+                         to_caller_basis)
 
 __all__ = ["GPUUnavailable", "available", "kernel_source", "NeighborList", "compute",
            "SCRATCH_BYTES", "BLOCK"]
@@ -153,6 +154,7 @@ class NeighborList(_HostNeighborList):
         args = (np.int32(n), *dev, np.float64(c["cutoff"]))
         counts = cp.zeros(n + 1, dtype=cp.int64)
         _launch(mod.get_function("snnp_gpu_neighbor_count"), n, args + (counts[1:],))
+        check_neighbor_counts(cp.asnumpy(counts[1:]), c["cutoff"])      # before any fill
         offsets = cp.cumsum(counts)
         total = int(offsets[-1])
         nbr = cp.empty(max(total, 1), dtype=cp.int32)
@@ -161,7 +163,8 @@ class NeighborList(_HostNeighborList):
         _launch(mod.get_function("snnp_gpu_neighbor_fill"), n, args + (offsets, nbr, shift, vec))
         self.d_offsets, self.d_neighbors, self.d_shift_vectors = offsets, nbr, vec
         self.d_reference = self.d_positions.copy()
-        self.d_shifts = shift
+        self.d_shifts = shift           # in the basis of c["cell"] (a reduced lattice basis)
+        self._basis = c["basis"]        # to the caller's: shifts @ basis (None: the same)
         self.max_neighbors = int(cp.max(counts)) if n else 0
 
     @property
@@ -174,7 +177,8 @@ class NeighborList(_HostNeighborList):
 
     @property
     def shifts(self):
-        return _cupy().asnumpy(self.d_shifts[:int(self.d_offsets[-1])])
+        shifts = _cupy().asnumpy(self.d_shifts[:int(self.d_offsets[-1])])
+        return to_caller_basis(shifts, getattr(self, "_basis", None))
 
     @property
     def shift_vectors(self):

@@ -49,9 +49,16 @@ class _Lines:
         if len(fields) < count:
             raise self.error(f"expected {count} numbers for {what}, got {line.strip()!r}")
         try:
-            return [float(v) for v in fields[:count]]
+            values = [float(v) for v in fields[:count]]
         except ValueError:
             raise self.error(f"expected {count} numbers for {what}, got {line.strip()!r}") from None
+        for text, value in zip(fields, values):
+            # float() reads nan, inf, infinity in any case: a file holding one is broken (even
+            # in the y'' column, which LAMMPS recomputes)
+            if not np.isfinite(value):
+                raise self.error(f"{what} holds the non-finite value {text!r}; every number in "
+                                 f"a meam/spline file must be finite")
+        return values
 
 
 def _read_spline(r, new_format, name):
