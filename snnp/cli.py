@@ -2,7 +2,7 @@
 
     snnp ladder [--data emt-cu | mlearn:Mo | FILE] [--test FILE] [--presets ...] [--out DIR]
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
-    snnp eval MODEL.json --data DATA [--per-structure CSV]
+    snnp eval MODEL.json --data DATA [--per-structure CSV] [--out DIR]
     snnp bench MODEL.json [--atoms N] [--threads N] [--device cpu|gpu]
     snnp plot MODEL.json [--data DATA] [--out DIR] [--curves]
     snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
@@ -13,7 +13,9 @@ checksummed, or from $SNNP_DATA), or a file: .xyz/.extxyz, .db (ASE database), .
 Errors are reported in one line with a non-zero exit status.
 """
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 
@@ -136,17 +138,20 @@ def _need_labels(data, what):
 
 def cmd_ladder(args):
     from .ladder import markdown_table, scan
+    _need(args, "data", "--data")
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
     if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
     e0 = _parse_e0(args.e0)
+    iterations = _parse_iterations(args.iterations)
     _check_writable(args.out, folder=True)
     import time
     started = time.time() - 1.0         # file times may be coarser than the clock
     if args.resumable:
         _check_writable(os.path.join(args.out, "checkpoints"), folder=True)
+    loss = _loss(args)
     train = load_data(args.data, "training", _label_keys(args))
     if args.test:
         test = load_data(args.test, "test", _label_keys(args))
@@ -154,19 +159,27 @@ def cmd_ladder(args):
         test = load_data(args.data, "test")
     else:
         train, test = train.split(args.test_fraction, seed=args.seed)
+    validation = (load_data(args.validation_data, "training", _label_keys(args))
+                  if args.validation_data else None)
     _need_labels(train, "any")
+    os.makedirs(args.out, exist_ok=True)        # the inputs are good: the run starts here
+    config = _write_resolved(args, os.path.join(args.out, "ladder.yaml"))
+    _log_to(os.path.join(args.out, "ladder.log"))
     from .datasets import MLEARN_REFERENCE
     element = args.data.split(":")[1] if args.data.startswith("mlearn:") else None
     rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
                 cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
                 max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
-                prior=args.prior, e0=e0,
+                prior=args.prior, e0=e0, loss=loss, validation=args.validation,
+                validation_set=validation, timing_atoms=args.timing_atoms,
+                iterations_override=iterations,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
-                log=None if args.quiet else print, data=args.data)
-    print()
-    print(markdown_table(rows))
-    print(f"written: {args.out}/ladder.md, ladder.csv, ladder.json, "
-          + _pareto_note(args.out, started) + ", and one model file per preset")
+                log=True, data=args.data, provenance=config)
+    _result("")
+    _result(markdown_table(rows))
+    _result(f"written: {args.out}/ladder.md, ladder.csv, ladder.json, "
+            + _pareto_note(args.out, started) + ", ladder.yaml (the resolved configuration), "
+            "ladder.log, and per preset its model file, fit-log.csv and learning.png")
 
 
 def _pareto_note(out, since):
@@ -182,17 +195,27 @@ def _pareto_note(out, since):
 
 def cmd_fit(args):
     from .models import LADDER, presets
+    _need(args, "model", "the model (a preset or a model file)")
+    _need(args, "data", "--data")
+    _need(args, "out", "--out")
     _check_writable(args.out)                   # before the data and the fit, not after
     _check_writable(args.checkpoint)
-    data = load_data(args.data, keys=_label_keys(args))
-    _need_labels(data, "any")
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
     if args.prior and not args.climb_from:
         raise CLIError("--prior needs --from RUNG0_MODEL: the model whose per-atom energies "
                        "it pulls towards")
     e0 = _parse_e0(args.e0)
-    train, val = data.split(args.validation, seed=args.seed) if args.validation else (data, None)
+    loss = _loss(args)
+    data = load_data(args.data, keys=_label_keys(args))
+    _need_labels(data, "any")
+    test = load_data(args.test, "test", _label_keys(args)) if args.test else None
+    if args.validation_data:
+        train, val = data, load_data(args.validation_data, "training", _label_keys(args))
+    elif args.validation:
+        train, val = data.split(args.validation, seed=args.seed)
+    else:
+        train, val = data, None
     rung0 = None
     if args.climb_from:
         if args.model not in LADDER:
@@ -209,15 +232,31 @@ def cmd_fit(args):
         model = _read_model_file(args.model)
     else:
         raise CLIError(f"{args.model!r} is neither a preset ({', '.join(LADDER)}) nor a model file")
-    if not args.quiet:
-        for line in _fit_header(args, model, train, val, rung0):
-            print(line, flush=True)
-    from .training import Loss
-    model.fit(train, val, loss=Loss(prior=args.prior), prior=rung0 if args.prior else None,
+    if args.core == "none":
+        model.core = None
+    if e0 is not None:
+        from .training import free_atom_energies
+        free_atom_energies(model, e0)           # e0 for the model's species, checked now
+    stem = _stem(args.out)                      # the inputs are good: the run starts here
+    config = _write_resolved(args, stem + ".config.yaml")
+    _log_to(stem + ".log")
+    for line in _fit_header(args, model, train, val, rung0):
+        _log.info(line)
+    model.fit(train, val, loss=loss, prior=rung0 if args.prior else None,
               max_iter=args.max_iter, checkpoint=args.checkpoint, seed=args.seed, e0=e0,
-              log=not args.quiet)
-    model.save(args.out)
-    print(f"saved {args.out}")
+              optimizer=args.optimizer, epochs=args.epochs, batch_size=args.batch_size,
+              learning_rate=args.learning_rate, checkpoint_every=args.checkpoint_every,
+              patience=args.patience, freeze=tuple(args.freeze or ()),
+              core="auto" if args.core == "auto" else None,
+              extrapolation=args.extrapolation, log=True)
+    model.save(args.out, provenance={"config": config})
+    from .ladder import _write_learning_curve
+    _write_learning_curve(model, stem, _log.warning)
+    _result(f"saved {args.out} (and {os.path.basename(stem)}.config.yaml, .log, .fit-log.csv, "
+            ".learning.png)")
+    if test is not None:
+        _result(f"test errors on {args.test} ({len(test)} structures):")
+        _result(_format_errors(model.score(test)))
 
 
 def _fit_header(args, model, train, val, rung0):
@@ -257,21 +296,76 @@ def _checkpoint_step(path):
     return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
+def _need(args, key, what):
+    if getattr(args, key, None) in (None, ""):
+        raise CLIError(f"{what} is required (on the command line or as '{key}:' in --config)")
+
+
+def _stem(path):
+    """MODEL.json -> MODEL: the prefix of a fit's side files (.config.yaml, .log, ...)."""
+    root, ext = os.path.splitext(path)
+    return root if ext.lower() == ".json" else path
+
+
+def _loss(args):
+    from .training import Loss
+    return Loss(energy=args.energy_weight, forces=args.forces_weight, stress=args.stress_weight,
+                curvature=args.curvature_weight, l2=args.l2_weight,
+                prior=getattr(args, "prior", 0.0) if args.command == "fit" else 0.0)
+
+
+def _parse_iterations(items):
+    """--iterations PRESET=N ... as {preset: N}."""
+    if not items:
+        return None
+    out = {}
+    for name, value in element_values("--iterations", items, example="snnp_large=900").items():
+        if value != int(value) or value < 1:
+            raise CLIError(f"--iterations {name}={value:g}: must be a positive integer")
+        out[name] = int(value)
+    return out
+
+
+def _write_resolved(args, path):
+    """Write the run's resolved configuration to ``path`` (YAML) and return it."""
+    from . import get_num_threads, set_num_threads
+    from .config import resolved_config, write_config
+    if args.threads:
+        set_num_threads(args.threads)
+    parser = _subparser(build_parser(), args.command)
+    config = resolved_config(parser, args, threads=get_num_threads())
+    write_config(config, path, header=f"snnp {args.command} run")
+    return config
+
+
 def cmd_eval(args):
     _check_writable(args.per_structure)
+    _check_writable(args.out, folder=True)      # before the model, the data and the work
     model = _load_model(args.model)
     data = load_data(args.data, "test", _label_keys(args))
     _need_labels(data, "any")
-    err = model.score(data)
-    rows = _per_structure(model, data)
+    err = {"model": args.model, "model_class": type(model).__name__, "data": args.data,
+           "n_structures": len(data), "n_atoms": int(data.n_atoms)}
+    err.update(model.score(data))
+    results = _predict(model, data, full=bool(args.out))
+    rows = _per_structure(model, data, results)
     if model.extrapolation is not None:
         grades = np.array([r["max_extrapolation"] for r in rows])
         err["extrapolation"] = {"max": float(grades.max()), "median": float(np.median(grades)),
                                 "structures_above_1": int((grades > 1).sum())}
+    written = []
     if args.per_structure:
         _write_per_structure(rows, args.per_structure)
+        written.append(args.per_structure)
+    notes = []
+    if args.out:
+        files, notes = _write_eval_outputs(model, data, results, err, args)
+        written += files
     if args.json:
         print(json.dumps(err, indent=1))
+        # stdout holds the JSON alone; what was written goes to stderr
+        for line in [f"wrote {', '.join(written)}"] * bool(written) + notes:
+            print(line, file=sys.stderr)
         return
     print(_format_errors(err))
     if "extrapolation" in err:
@@ -284,17 +378,34 @@ def cmd_eval(args):
             print(f"  structure {r['index']:5d} {r['group']:>14s}  grade {r['max_extrapolation']:.3g}"
                   + (f"  energy error {r['energy_error_meV_per_atom']:+.3g} meV/atom"
                      if r["energy_error_meV_per_atom"] is not None else ""))
-    if args.per_structure:
-        print(f"wrote {args.per_structure}")
+    if written:
+        print(f"wrote {', '.join(written)}")
+    for line in notes:
+        print(line)
 
 
-def _per_structure(model, data):
+def _predict(model, data, full=True):
+    """``model.compute`` of every structure of ``data`` (the closest pair reported, not
+    raised): energy and, with ``full``, per-atom energies, forces and, for a cell with a
+    volume, stress; the extrapolation grades when the model carries a reference."""
+    props = ["energy"] + (["energies", "forces"] if full else [])
+    if model.extrapolation is not None:
+        props.append("extrapolation")
+    out = []
+    for st in data:
+        want = props + (["stress"] if full and abs(st.atoms.cell.volume) > 1e-12 else [])
+        out.append(model.compute(st.atoms, tuple(want), strict=False))
+    return out
+
+
+def _per_structure(model, data, results=None):
     """One row per structure: its energy error and, where the model carries a grade
-    reference, its largest per-atom extrapolation grade."""
-    props = ("energy", "extrapolation") if model.extrapolation is not None else ("energy",)
+    reference, its largest per-atom extrapolation grade (``results``: ``_predict``'s, else
+    computed)."""
+    if results is None:
+        results = _predict(model, data, full=False)
     rows = []
-    for k, st in enumerate(data):
-        res = model.compute(st.atoms, props, strict=False)
+    for k, (st, res) in enumerate(zip(data, results)):
         n = len(st.atoms)
         rows.append({
             "index": k, "group": str(st.group or ""), "n_atoms": n,
@@ -305,6 +416,69 @@ def _per_structure(model, data):
             "closest_pair": res["closest_pair"][0] if "closest_pair" in res else None,
         })
     return rows
+
+
+def _prediction_frames(data, results):
+    """Every structure as plain ASE Atoms with the reference labels (``REF_energy``,
+    ``REF_forces``, ``REF_stress``; MACE's names) beside the model's (``snnp_energy``,
+    ``snnp_forces``, ``snnp_stress``, per-atom ``snnp_energies``, and with a grade reference
+    per-atom ``snnp_extrapolation`` and per-structure ``snnp_max_extrapolation``), and the
+    group as ``config_type`` and ``group``.  No calculator is attached: ase.io.write would
+    store its results under plain names (energy, forces)."""
+    from ase import Atoms
+    frames = []
+    for st, res in zip(data, results):
+        a = st.atoms
+        atoms = Atoms(numbers=a.numbers, positions=a.positions, cell=a.cell.array, pbc=a.pbc)
+        info, arrays = atoms.info, atoms.arrays
+        if st.group is not None:
+            info["config_type"] = info["group"] = str(st.group)
+        if st.energy is not None:
+            info["REF_energy"] = float(st.energy)
+        if st.stress is not None:
+            info["REF_stress"] = np.array(st.stress, float)
+        if st.forces is not None:
+            arrays["REF_forces"] = np.array(st.forces, float)
+        info["snnp_energy"] = float(res["energy"])
+        if "stress" in res:
+            info["snnp_stress"] = np.array(res["stress"], float)
+        arrays["snnp_forces"] = np.array(res["forces"], float)
+        arrays["snnp_energies"] = np.array(res["energies"], float)
+        if "extrapolation" in res:
+            info["snnp_max_extrapolation"] = float(res["max_extrapolation"])
+            arrays["snnp_extrapolation"] = np.array(res["extrapolation"], float)
+        frames.append(atoms)
+    return frames
+
+
+def _write_eval_outputs(model, data, results, err, args):
+    """``eval --out DIR``: predictions.extxyz, errors.json and (with Matplotlib) parity.png,
+    each written atomically.  Returns (paths written, notes on what was skipped and why)."""
+    import importlib.util
+    import ase.io
+    from .io.atomic import atomic_write
+    os.makedirs(args.out, exist_ok=True)
+    frames = _prediction_frames(data, results)
+    written = [os.path.join(args.out, name) for name in ("predictions.extxyz", "errors.json")]
+    with atomic_write(written[0]) as fh:
+        ase.io.write(fh, frames, format="extxyz")
+    with atomic_write(written[1]) as fh:
+        json.dump(err, fh, indent=1)
+        fh.write("\n")
+    parity = os.path.join(args.out, "parity.png")
+    if importlib.util.find_spec("matplotlib") is None:
+        return written, [f"skipped {parity}: Matplotlib is not installed "
+                         "(pip install 'snnp[plot]')"]
+    from . import plotting
+    short = lambda name: os.path.basename(name) if os.path.isfile(name) else name
+    title = (f"{short(args.model)} ({type(model).__name__}) on {short(args.data)}: "
+             f"{len(data)} structures, {int(data.n_atoms)} atoms")
+    try:
+        with atomic_write(parity, "wb") as fh:
+            plotting.plot_parity(frames, fh, title=title)
+    except Exception as exc:        # the predictions and errors are written: report, keep them
+        return written, [f"skipped {parity}: plotting failed: {type(exc).__name__}: {exc}"]
+    return written + [parity], []
 
 
 def _write_per_structure(rows, path):
@@ -355,7 +529,7 @@ def _check_writable(path, folder=False):
 def _format_errors(err):
     lines = [f"{'':10s} {'E RMSE meV/at':>14s} {'E MAE':>8s} {'F RMSE eV/A':>12s} {'F MAE':>8s}"]
 
-    from .ladder import format_error        # round-off (zero forces of perfect crystals) as 0
+    from .formatting import format_error        # round-off (zero forces of perfect crystals) as 0
 
     def row(name, e):
         E, F = e["energy_meV_per_atom"], e["forces_eV_per_A"]
@@ -459,6 +633,29 @@ MODEL_HELP = ("model: an snnp model file (.json), a LAMMPS meam/spline file (rea
               "a zoo name such as Mo/snnp_medium")
 
 
+def _add_run_options(parser, loss_defaults):
+    """Options every fitting command has: a config file, threads, loss weights, logging."""
+    parser.add_argument("--config", metavar="YAML",
+                        help="read options from this YAML file (keys as the long options, "
+                             "max_iter or max-iter); options given here override it; every run "
+                             "writes its resolved configuration beside its outputs")
+    parser.add_argument("--threads", type=_non_negative_int, default=0,
+                        help="threads of the compiled kernels (default 0: OMP_NUM_THREADS or "
+                             "all cores; the resolved configuration records the number used)")
+    energy, forces, stress = loss_defaults
+    for name, default, what in (("energy", energy, "(energy per atom, eV/atom)^2"),
+                                ("forces", forces, "(force component, eV/A)^2"),
+                                ("stress", stress, "(stress component, GPa)^2"),
+                                ("curvature", 1e-8, "integrated spline curvature"),
+                                ("l2", 1e-7, "squared network weights")):
+        parser.add_argument(f"--{name}-weight", type=float, default=default, metavar="W",
+                            help=f"loss weight of {what} (default {default:g}; snnp.Loss)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="level of the messages shown and written to the log file "
+                             "(default INFO)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="snnp", description="spline-based interatomic potentials")
     from ._version import __version__
@@ -468,8 +665,19 @@ def build_parser():
 
     lad = sub.add_parser("ladder", help="train the ladder presets, write accuracy/cost table and plot")
     _add_label_key_options(lad)
+    _add_run_options(lad, (1.0, 0.002, 1e-4))
     lad.add_argument("--data", default="emt-cu", metavar="SPEC",
                      help="training data: " + DATA_HELP + " (default: emt-cu)")
+    lad.add_argument("--validation", type=float, default=0.1,
+                     help="share of the training data held out for validation (default 0.1)")
+    lad.add_argument("--validation-data", metavar="SPEC",
+                     help="validate on this data (a SPEC as for --data) instead of a share of "
+                          "--data")
+    lad.add_argument("--timing-atoms", type=_positive_int, default=2000,
+                     help="size of the test structure the presets are timed on (default 2000)")
+    lad.add_argument("--iterations", nargs="+", metavar="PRESET=N",
+                     help="L-BFGS iterations of named presets, overriding --max-iter's scaling "
+                          "(e.g. snnp_large=900)")
     lad.add_argument("--test", metavar="SPEC",
                      help="test data, a SPEC as for --data (default: the mlearn test set for "
                           "mlearn:EL, otherwise a --test-fraction split of --data)")
@@ -502,16 +710,47 @@ def build_parser():
     lad.add_argument("--seed", type=int, default=0,
                      help="seed of the data splits and the initial parameters (default 0)")
     lad.add_argument("--quiet", action="store_true",
-                     help="print only the final table, not the fits' progress")
+                     help="show only the final table and warnings, not the fits' progress "
+                          "(the log file still gets it)")
     lad.set_defaults(func=cmd_ladder)
 
     fit = sub.add_parser("fit", help="fit a preset or a saved model")
     _add_label_key_options(fit)
-    fit.add_argument("model", help=f"preset ({', '.join(LADDER)}) or model file")
-    fit.add_argument("--data", required=True, metavar="SPEC",
-                     help="training data: " + DATA_HELP)
-    fit.add_argument("--out", required=True, metavar="MODEL.json",
-                     help="where to save the fitted model")
+    _add_run_options(fit, (1.0, 0.01, 1e-4))
+    fit.add_argument("model", nargs="?", help=f"preset ({', '.join(LADDER)}) or model file "
+                                              "(required, here or in --config)")
+    fit.add_argument("--data", metavar="SPEC",
+                     help="training data (required): " + DATA_HELP)
+    fit.add_argument("--out", metavar="MODEL.json",
+                     help="where to save the fitted model (required); MODEL.config.yaml, "
+                          "MODEL.log, MODEL.fit-log.csv and MODEL.learning.png go beside it")
+    fit.add_argument("--validation-data", metavar="SPEC",
+                     help="validate on this data instead of a --validation share of --data")
+    fit.add_argument("--test", metavar="SPEC",
+                     help="after the fit, print the errors on this data (a SPEC as for --data)")
+    fit.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs",
+                     help="full-batch L-BFGS (default) or mini-batch Adam (--epochs, "
+                          "--batch-size, --learning-rate)")
+    fit.add_argument("--epochs", type=_positive_int, default=100,
+                     help="Adam epochs (default 100)")
+    fit.add_argument("--batch-size", type=_positive_int, default=16,
+                     help="Adam mini-batch size, in structures (default 16)")
+    fit.add_argument("--learning-rate", type=float, default=2e-3,
+                     help="Adam learning rate (default 0.002)")
+    fit.add_argument("--checkpoint-every", type=_positive_int, default=100,
+                     help="iterations between checkpoints and progress lines (default 100)")
+    fit.add_argument("--patience", type=_non_negative_int, default=None,
+                     help="stop after this many checkpoints without a better validation loss "
+                          "(default: run to --max-iter)")
+    from .models import Model
+    fit.add_argument("--freeze", nargs="+", choices=list(Model.PARAM_GROUPS), metavar="GROUP",
+                     help="parameter groups held fixed: " + ", ".join(Model.PARAM_GROUPS))
+    fit.add_argument("--core", choices=["auto", "none"], default="auto",
+                     help="auto (default): a ZBL core with radii from the training data; "
+                          "none: no core (docs/theory.md, 'Where the data end')")
+    fit.add_argument("--extrapolation", type=_non_negative_int, default=64,
+                     help="centres of the extrapolation grade the model carries (default 64; "
+                          "0: none)")
     fit.add_argument("--max-iter", type=_positive_int, default=500,
                      help="L-BFGS iterations (default 500; with --checkpoint, larger than "
                           "before extends the fit)")
@@ -535,7 +774,8 @@ def build_parser():
     fit.add_argument("--seed", type=int, default=0,
                      help="seed of the validation split and the initial parameters (default 0)")
     fit.add_argument("--quiet", action="store_true",
-                     help="print only the saved path, not the header and progress")
+                     help="show only the saved path and warnings, not the header and "
+                          "progress (the log file still gets them)")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("eval", help="errors of a model on a dataset")
@@ -548,6 +788,11 @@ def build_parser():
     ev.add_argument("--per-structure", metavar="CSV",
                     help="write one row per structure: energy, reference, error, the largest "
                          "per-atom extrapolation grade and any close pair")
+    ev.add_argument("--out", metavar="DIR",
+                    help="also write into DIR: predictions.extxyz (every structure with the "
+                         "model's snnp_energy/_forces/_stress/_energies beside the REF_energy/"
+                         "_forces/_stress labels), errors.json (what --json prints) and "
+                         "parity.png (with the 'plot' extra)")
     ev.set_defaults(func=cmd_eval)
 
     be = sub.add_parser("bench", help="us/atom/step of a model")
@@ -588,10 +833,96 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def _subparser(parser, command):
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
+
+
+def _given_options(argv):
+    """The option names given on the command line (they override a config file)."""
+    parser = build_parser()
+    for sub in next(a for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices.values():
+        for action in sub._actions:
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+# -- logging: the console (stdout; tqdm-aware on a terminal) and the run's log file ------------
+
+_log = logging.getLogger("snnp.cli")
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Messages on the console; on a terminal written through tqdm, so progress bars stay."""
+
+    def emit(self, record):
+        stream = self.stream
+        if getattr(stream, "isatty", lambda: False)():
+            try:
+                from tqdm import tqdm
+                tqdm.write(self.format(record), file=stream)
+                return
+            except Exception:       # noqa: BLE001 - fall back to a plain line
+                pass
+        super().emit(record)
+
+
+_RUN = {"level": logging.INFO, "file": None}
+
+
+def _log_to(path):
+    """Write this run's messages to ``path`` too (appending: a resumed run adds to it)."""
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setLevel(_RUN["level"])
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("snnp").addHandler(handler)
+    _RUN["file"] = handler
+
+
+def _result(text):
+    """A result (the table, what was written): always on stdout, and in the log file."""
+    print(text, flush=True)
+    if _RUN["file"] is not None and text:
+        _RUN["file"].handle(logging.makeLogRecord(
+            {"name": "snnp.cli", "levelno": logging.INFO, "levelname": "INFO", "msg": text}))
+
+
+@contextlib.contextmanager
+def _logging(args):
+    """The ``snnp`` logger's handlers for one command, removed after it."""
+    level = getattr(logging, getattr(args, "log_level", "INFO"))
+    root = logging.getLogger("snnp")
+    saved = (root.level, root.propagate, list(root.handlers))
+    console = _ConsoleHandler(sys.stdout)
+    console.setLevel(logging.WARNING if getattr(args, "quiet", False) else level)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    root.handlers = [console]
+    root.setLevel(level)
+    root.propagate = False
+    _RUN.update(level=level, file=None)
     try:
-        args.func(args)
+        yield
+    finally:
+        if _RUN["file"] is not None:
+            _RUN["file"].close()
+        _RUN["file"] = None
+        root.setLevel(saved[0])
+        root.propagate = saved[1]
+        root.handlers = saved[2]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "config", None):
+            from .config import apply_config, read_config
+            apply_config(_subparser(parser, args.command), args, _given_options(argv),
+                         read_config(args.config), args.config)
+        with _logging(args):
+            args.func(args)
     except (CLIError, ValueError, FileNotFoundError, OSError, KeyError, ImportError,
             GPUUnavailable) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -9,13 +9,19 @@ first test structure with at least ``timing_atoms`` atoms, energy and forces per
 """
 import csv
 import json
+import logging
 import os
+import sys
 import time
 
 import numpy as np
 
 from .io.atomic import atomic_write
+from .formatting import format_error
 from .models import LADDER, presets as make_presets
+
+#: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
+logger = logging.getLogger("snnp.ladder")
 
 __all__ = ["scan", "climbed", "time_model", "time_models", "write_outputs", "format_error",
            "EFFORT"]
@@ -75,9 +81,9 @@ def climbed(rung0, name, data, seed=0, angular_cutoff=None):
 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
-         validation=0.1, timing_atoms=2000, out=None, log=print, seed=0, climb=True,
+         validation=0.1, timing_atoms=2000, out=None, log=True, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
-         prior=0.0, e0=None, data=None):
+         prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -96,7 +102,19 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
     fitting it (``fit(e0=...)``), so its pair term and embedding carry the cohesive energy.
     ``data``: how to name the dataset in ladder.md's header (the CLI passes its ``--data``
-    spec); default: the training set's name.
+    spec); default: the training set's name.  ``validation_set``: a Dataset to validate on
+    instead of splitting ``validation`` off ``train``.
+    ``log``: True (default) reports on the ``snnp.ladder`` logger (INFO), a callable gets each
+    line, False is silent.  ``progress``: tqdm bars over the presets and each fit ("auto":
+    when standard error is a terminal).  ``provenance``: a dict stored in every saved model
+    file's provenance (the CLI stores its resolved configuration there).  With ``out``, each
+    preset's learning curve is written as ``PRESET.fit-log.csv`` and ``PRESET.learning.png``.
+
+    Example::
+
+        train, test = snnp.datasets.emt_copper().split(0.2)
+        rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], max_iter=50)
+        print(snnp.ladder.markdown_table(rows))
     """
     from .training import Loss
     names = list(presets or LADDER)
@@ -116,12 +134,16 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
-    say = log or (lambda *a, **k: None)
+    say = ((lambda line, **kw: logger.info(line)) if log is True else log) if log \
+        else (lambda *a, **kw: None)
     species = train.species
     extra = sorted(set(test.species) - set(species))
     if extra:
         raise ValueError(f"the test set has species {extra} that the training set lacks")
-    fit_set, val_set = train.split(validation, seed=seed) if validation else (train, None)
+    if validation_set is not None:
+        fit_set, val_set = train, validation_set
+    else:
+        fit_set, val_set = train.split(validation, seed=seed) if validation else (train, None)
     timing = _timing_structure(test, timing_atoms)
     if out:
         os.makedirs(out, exist_ok=True)
@@ -131,6 +153,10 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                           angular_cutoff=angular_cutoff)
     core = _core_from(train, models)
     rows, fitted = [], {}
+    bar = None
+    if progress is True or (progress == "auto" and log and sys.stderr.isatty()):
+        from tqdm import tqdm
+        bar = tqdm(total=len(names), unit="preset", desc="ladder", dynamic_ncols=True)
     for k, name in enumerate(names, 1):
         model = models[name]
         start_from = ""
@@ -149,7 +175,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         fit_start = time.perf_counter()
         model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed, e0=e0,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
-                  log=(lambda line, **kw: say("    " + line, **kw)) if log else False)
+                  log=(lambda line, **kw: say("    " + line, **kw)) if log else False,
+                  progress=progress)
         # the fit's own clock runs across resumes; add the climb's distillation
         fit_s = model.provenance["seconds"] + (fit_start - start)
         fitted[name] = model
@@ -172,16 +199,23 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                        for g, v in err.get("groups", {}).items()},
         })
         if out:
-            model.save(os.path.join(out, f"{name}.json"))
+            model.save(os.path.join(out, f"{name}.json"),
+                       provenance=None if provenance is None else {"config": provenance,
+                                                                   "preset": name})
+            _write_learning_curve(model, os.path.join(out, name), say)
+        if bar is not None:
+            bar.update(1)
         say(f"    test: E {rows[-1]['energy_rmse_meV_per_atom']:.3g} meV/atom, "
             f"F {rows[-1]['force_rmse_eV_per_A']:.3g} eV/A", flush=True)
+    if bar is not None:
+        bar.close()
     say(f"timing {len(names)} models on {len(timing)} atoms ...", flush=True)
     costs = time_models([fitted[n] for n in names], timing)
     for r, cost in zip(rows, costs):
         r["us_per_atom_step"] = cost
         r["cost_vs_first"] = cost / costs[0]
     if out:
-        from . import get_num_threads
+        from ._kernels import get_num_threads
         meta = {"train": train.name, "test": test.name,
                 "data": data or train.name or "unnamed dataset",
                 "train_structures": len(train), "test_structures": len(test),
@@ -195,6 +229,19 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         if not_plotted:
             say(f"pareto.png/.svg not written: {not_plotted}", flush=True)
     return rows
+
+
+def _write_learning_curve(model, stem, say):
+    """STEM.fit-log.csv and, with Matplotlib, STEM.learning.png from the fit's history."""
+    from .fitlog import write_fit_log
+    history = model.provenance.get("history") or []
+    write_fit_log(history, stem + ".fit-log.csv")
+    try:
+        from .plotting import plot_learning
+        plot_learning(history, stem + ".learning.png")
+    except ImportError:
+        say(f"{stem}.learning.png not written: Matplotlib is not installed "
+            "(pip install 'snnp[plot]')")
 
 
 def _n_atoms(dataset):
@@ -220,28 +267,6 @@ def time_models(models, atoms, repeats=3):
         for k, model in enumerate(models):
             best[k] = min(best[k], time_model(model, atoms, repeats=1))
     return best
-
-
-def format_error(value, digits=3):
-    """An error (RMSE, MAE, cost) for a table: ``digits`` significant figures (all the
-    integer digits from 10**digits up), no exponent between 1e-3 and 1e6; values below 1e-9 (round-off, as the force RMSE of a group of
-    perfect crystals, whose forces are all zero) print as "0"; None and NaN as "-"."""
-    if value is None:
-        return "-"
-    v = float(value)
-    if np.isnan(v):
-        return "-"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if abs(v) < 1e-9:
-        return "0"
-    rounded = float(f"{v:.{digits}g}")              # round first: 9.996 -> 10.0, not 10.00
-    e = int(np.floor(np.log10(abs(rounded))))
-    if e < -3 or e >= 6:
-        return f"{rounded:.{digits - 1}e}"
-    if e >= digits - 1:                             # 1234.5 -> 1234, not 1230
-        return f"{v:.0f}"
-    return f"{rounded:.{digits - 1 - e}f}"
 
 
 COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "filters", "{}"),

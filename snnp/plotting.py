@@ -4,13 +4,19 @@
     snnp.plotting.plot_embedding(model, dataset, "out/embedding.png")
     snnp.plotting.plot_contributions(model, dataset, "out/contributions.png")
 
-or ``snnp plot MODEL --data DATA --out DIR``.  Needs Matplotlib (the ``plot`` extra).
+or ``snnp plot MODEL --data DATA --out DIR``;
+
+    snnp.plotting.plot_parity("eval-out/predictions.extxyz", "eval-out/parity.png")
+    snnp.plotting.plot_learning(history, "fit-out/learning.png")    # snnp.fitlog's history
+
+(``snnp eval MODEL --data DATA --out DIR`` draws parity.png).  Needs Matplotlib (the ``plot``
+extra).
 """
 import numpy as np
 
 
 __all__ = ["plot_filters", "plot_embedding", "plot_contributions", "filter_contributions",
-           "plot_short_range"]
+           "plot_short_range", "plot_parity", "parity_points", "plot_learning"]
 
 
 def _pyplot():
@@ -23,11 +29,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    """Save and release the figure from pyplot (the returned object stays inspectable)."""
+def _save(fig, path, **savefig):
+    """Save and release the figure from pyplot (the returned object stays inspectable);
+    ``path`` may be an open binary file (then PNG unless ``format`` is given)."""
+    import os
     import matplotlib.pyplot as plt
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    if fig.get_layout_engine() is None:          # a figure made with layout="constrained"
+        fig.tight_layout()                       # keeps it
+    if not isinstance(path, (str, os.PathLike)):
+        savefig.setdefault("format", "png")
+    fig.savefig(path, dpi=130, **savefig)
     plt.close(fig)
 
 
@@ -192,3 +203,192 @@ def plot_short_range(model, path, r_min=0.3):
                  fontsize=11)
     _save(fig, path)
     return rep
+
+
+# -- evaluation and fits: parity plots and learning curves ----------------------------------
+
+#: the parity panels: (label, unit of the axes, unit of the RMSE, factor from axis to RMSE unit)
+_PARITY_PANELS = (("energy", "eV/atom", "meV/atom", 1000.0),
+                  ("forces", "eV/Å", "eV/Å", 1.0),
+                  ("stress", "GPa", "GPa", 1.0))
+
+
+def parity_points(predictions, ref_prefix="REF_", model_prefix="snnp_"):
+    """The points of a parity plot from ``predictions``: ASE Atoms (as ``snnp eval --out``
+    writes them to predictions.extxyz, or a path to such a file) holding reference labels under
+    ``REF_energy``, ``REF_forces``, ``REF_stress`` and the model's under ``snnp_energy``,
+    ``snnp_forces``, ``snnp_stress`` (other prefixes: ``ref_prefix``, ``model_prefix``).
+
+    Returns {"energy": (reference, model, groups), "forces": ..., "stress": ...}: energies per
+    atom in eV/atom, every force component in eV/Å, every stress component in GPa; ``groups``
+    (one per point) from each structure's ``config_type`` or ``group`` ("" without).  Only
+    structures carrying both the label and the prediction count."""
+    from ase import units
+    if isinstance(predictions, (str, bytes)) or hasattr(predictions, "__fspath__"):
+        import ase.io
+        predictions = ase.io.read(predictions, ":")
+    points = {name: ([], [], []) for name, *_ in _PARITY_PANELS}
+    for atoms in predictions:
+        info, arrays, n = atoms.info, atoms.arrays, len(atoms)
+        group = info.get("config_type", info.get("group", ""))
+        group = "" if group is None else str(group)
+        for name, source, scale in (("energy", info, 1.0 / n), ("forces", arrays, 1.0),
+                                    ("stress", info, 1.0 / units.GPa)):
+            ref, pred = source.get(ref_prefix + name), source.get(model_prefix + name)
+            if ref is None or pred is None:
+                continue
+            ref = scale * np.ravel(np.asarray(ref, float))
+            pred = scale * np.ravel(np.asarray(pred, float))
+            if ref.shape != pred.shape:
+                raise ValueError(f"{ref_prefix}{name} and {model_prefix}{name} of a structure "
+                                 f"differ in shape: {ref.shape} and {pred.shape}")
+            points[name][0].append(ref)
+            points[name][1].append(pred)
+            points[name][2].append(np.full(ref.size, group, dtype=object))
+    return {name: tuple(np.concatenate(p) if p else np.zeros(0) for p in lists)
+            for name, lists in points.items()}
+
+
+def _rmse(x):
+    return float(np.sqrt(np.mean(np.square(x)))) if len(x) else float("nan")
+
+
+def plot_parity(predictions, path, title=None, ref_prefix="REF_", model_prefix="snnp_",
+                model_label="snnp"):
+    """Energy (eV/atom), force-component (eV/Å) and stress-component (GPa) parity panels of
+    ``predictions`` (see ``parity_points``: Atoms with REF_* and snnp_* labels, or a path to
+    ``snnp eval --out``'s predictions.extxyz).
+
+    Points are coloured by group (one colour per group, same in every panel); each panel has
+    a y = x line and its RMSE in the title, each group's RMSE in the legend (energy RMSE in
+    meV/atom).  A label the data lack leaves its panel with a note.  Returns the figure,
+    saved to ``path``."""
+    from .formatting import format_error
+    plt = _pyplot()
+    points = parity_points(predictions, ref_prefix, model_prefix)
+    groups = sorted({g for *_, gs in points.values() for g in gs}, key=lambda g: (g.lower(), g))
+    colors = [s["color"] for s in _curve_styles(max(len(groups), 1))]
+    markers = "osD^v<>ph*"
+    look = {g: (colors[k], markers[(k // 10) % len(markers)] if len(groups) > 10 else "o")
+            for k, g in enumerate(groups)}
+    fig, axes = plt.subplots(1, len(_PARITY_PANELS), figsize=(4.6 * len(_PARITY_PANELS), 5.0),
+                             layout="constrained")      # room for a long suptitle
+    for ax, (name, unit, rmse_unit, factor) in zip(axes, _PARITY_PANELS):
+        ref, pred, gs = points[name]
+        what = {"energy": "energy", "forces": "force component",
+                "stress": "stress component"}[name]
+        if len(ref) == 0:
+            ax.set_title(f"{what}\n", fontsize=10)
+            note = {"energy": "no energy labels in the data",
+                    "forces": "no force labels in the data",
+                    "stress": "no stress labels in the data\n(or no cell with a volume)"}[name]
+            ax.text(0.5, 0.5, f"{note}:\npanel skipped", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=10, color="0.35")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal", adjustable="box")
+            continue
+        size, alpha = (14, 0.75) if name != "forces" else (5, 0.5)
+        present = [g for g in groups if (gs == g).any()]
+        handles = {}
+        for g in sorted(present, key=lambda g: -(gs == g).sum()):   # small groups on top
+            sel = gs == g
+            err = factor * _rmse(pred[sel] - ref[sel])
+            color, marker = look[g]
+            handles[g] = ax.scatter(ref[sel], pred[sel], s=size, color=color, marker=marker,
+                                    alpha=alpha, linewidths=0,
+                                    label=f"{g or 'no group'}: {format_error(err)}")
+        lo, hi = min(ref.min(), pred.min()), max(ref.max(), pred.max())
+        pad = 0.05 * (hi - lo) if hi > lo else max(1e-3 * abs(hi), 1e-3)
+        lo, hi = lo - pad, hi + pad
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="--", zorder=0, label="_y=x")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel(f"reference {what} ({unit})")
+        ax.set_ylabel(f"{model_label} {what} ({unit})")
+        count = f"{len(ref)} {'structures' if name == 'energy' else 'components'}"
+        ax.set_title(f"{what}: RMSE {format_error(factor * _rmse(pred - ref))} {rmse_unit}\n"
+                     f"({count})", fontsize=10)
+        legend = ax.legend([handles[g] for g in present],
+                           [handles[g].get_label() for g in present], fontsize=7,
+                           loc="upper left", title=f"group: RMSE ({rmse_unit})",
+                           title_fontsize=7, ncol=2 if len(present) > 8 else 1,
+                           framealpha=0.85, markerscale=2.0 if name == "forces" else 1.2)
+        for handle in legend.legend_handles:
+            handle.set_alpha(1.0)
+        ax.tick_params(labelsize=8)
+    if title:
+        import textwrap
+        fig.suptitle("\n".join(textwrap.wrap(title, 120)), fontsize=11)
+    _save(fig, path, bbox_inches="tight", pad_inches=0.15)   # equal aspect: keep labels
+    return fig
+
+
+def _PlainLogFormatter(**kwargs):
+    """A log-axis tick formatter writing plain numbers (0.2, 30) instead of 2e-01 or 3x10^1,
+    labelling minor ticks as Matplotlib's own does (only over a narrow range)."""
+    from matplotlib import ticker
+
+    class Plain(ticker.LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:.3g}"
+    return Plain(**kwargs)
+
+
+def plot_learning(history, path, title=None):
+    """A fit's learning curve: energy RMSE (meV/atom) and force RMSE (eV/Å) against the step,
+    on log axes, training solid and validation dashed.
+
+    ``history``: one dict per checkpoint with ``step``, ``train_energy_rmse``,
+    ``train_force_rmse``, ``validation_energy_rmse``, ``validation_force_rmse`` (None or
+    missing: not drawn, as are zeros and NaN on the log axis; the ``snnp.fitlog`` format) and
+    optionally ``seconds``.  One checkpoint is drawn as points; an empty history gives panels
+    that say so.  Returns the figure, saved to ``path``."""
+    from .formatting import format_error
+    plt = _pyplot()
+    from matplotlib import ticker
+    history = list(history)
+    steps = np.array([float(k if h.get("step") is None else h["step"])
+                      for k, h in enumerate(history)])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
+    panels = ((axes[0], "energy", "energy RMSE (meV/atom)"),
+              (axes[1], "force", "force RMSE (eV/Å)"))
+    for ax, what, label in panels:
+        drawn = False
+        for split, style, marker in (("train", "-", "o"), ("validation", "--", "s")):
+            values = [h.get(f"{split}_{what}_rmse") for h in history]
+            keep = np.array([v is not None and np.isfinite(v) and v > 0 for v in values])
+            if not keep.any():
+                continue
+            x = steps[keep]
+            y = np.array([v for v, k in zip(values, keep) if k], float)
+            ax.plot(x, y, ls=style, marker=marker, ms=3 if len(x) > 1 else 5,
+                    color="C0" if split == "train" else "C1",
+                    label=f"{split} (last {format_error(y[-1])})")
+            drawn = True
+        ax.set(xlabel="step", ylabel=label, title=label)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
+        if len(steps) and np.ptp(steps) == 0:        # one checkpoint (or all at one step)
+            ax.set_xlim(steps[0] - 1, steps[0] + 1)
+            ax.set_xticks([steps[0]])
+        if drawn:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+            ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False,
+                                                            minor_thresholds=(2, 0.5)))
+            ax.legend(fontsize=8)
+            ax.grid(True, which="both", color="0.92", lw=0.6)
+        else:
+            ax.text(0.5, 0.5, f"no {what} errors recorded" if history else
+                    "no checkpoints recorded", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=10, color="0.35")
+    seconds = history[-1].get("seconds") if history else None
+    if title or seconds is not None:
+        n = len(history)
+        text = title or "learning curve"
+        if seconds is not None:
+            text += f": {n} checkpoint{'s' if n != 1 else ''}, {seconds:.3g} s"
+        fig.suptitle(text, fontsize=11)
+    _save(fig, path)
+    return fig

@@ -14,21 +14,34 @@ embedding's part is one reverse sweep through the primal-plus-tangent network.
 import functools
 import hashlib
 import json
+import logging
+import sys
 import time
 
 import numpy as np
+from ase.units import GPa
+
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import _kernels
-from .models import _voigt
 
-__all__ = ["Loss", "Batch", "loss_and_gradient", "EV_A3_TO_GPA"]
+__all__ = ["Loss", "Batch", "loss_and_gradient", "EV_A3_TO_GPA", "FitDivergedError"]
 
-#: eV/A^3 in GPa
-EV_A3_TO_GPA = 160.21766208
+#: eV/A^3 in GPa (from ASE's units, the one source of unit constants)
+EV_A3_TO_GPA = 1.0 / GPa
+
+#: progress of fits: one INFO line per checkpoint; configure with the ``logging`` module
+#: (the CLI's ``--log-level`` and log file do)
+logger = logging.getLogger("snnp.training")
+
+
+class FitDivergedError(ValueError):
+    """A fit whose loss or parameters became NaN or infinite partway through (on valid input:
+    too large a learning rate, say).  The model is left at its best parameters so far."""
 
 
 class Loss:
-    """Weights of the training loss.
+    """Weights of the training loss::
 
         L = w_energy * mean_s w_s ((E_s - E_s*) / N_s)^2            [eV/atom]^2
           + w_forces * mean_atoms w_s |F_a - F_a*|^2 / 3            [eV/A]^2
@@ -140,7 +153,7 @@ def _prepare(index, st, model):
             "volume": abs(np.linalg.det(atoms.cell.array)),
             "energy": np.nan if st.energy is None else st.energy,
             "stress": np.full(6, np.nan) if st.stress is None else st.stress,
-            "weight": st.weight, "group": st.group,
+            "weight": st.weight, "group": st.group, "index": index, "name": st.name,
             "forces": np.zeros((n, 3)) if st.forces is None else st.forces,
             "has_forces": np.full(n, st.forces is not None)}
 
@@ -161,7 +174,7 @@ def predict(model, batch, atom_energies=False):
     out = model.tables.compute(batch.positions, batch.species, batch.offsets, batch.neighbors,
                                batch.shifts, forces=True, virial=False,
                                atom_virial=bool(batch.has_stress.any()))
-    model._check_distances(out)
+    _check_batch_distances(model, batch, out)
     eps = out["energies"] + model.e0[batch.species]
     energy = batch.per_structure(eps)
     stress = np.full((batch.n_structures, 6), np.nan)
@@ -170,10 +183,32 @@ def predict(model, batch, atom_energies=False):
         np.add.at(W, batch.structure, out["atom_virial"])
         W = 0.5 * (W + W.transpose(0, 2, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
-            stress = _voigt(W / batch.volume[:, None, None])
+            # Voigt order xx yy zz yz xz xy (W is symmetric: ASE's averaging of the
+            # off-diagonal pairs changes no bit); C order as the kernels' arrays
+            stress = np.ascontiguousarray(full_3x3_to_voigt_6_stress(W / batch.volume[:, None, None]))
     if atom_energies:
         return energy, out["forces"], stress, eps
     return energy, out["forces"], stress
+
+
+def _check_batch_distances(model, batch, out):
+    """``model._check_distances`` for a concatenated batch: a coincident or (strict) close pair
+    is named by its structure (dataset index, name, group) and its atoms' indices there, not
+    by its indices in the batch."""
+    try:
+        model._check_distances(out)
+    except ValueError as exc:
+        i, j = (int(x) for x in out["rmin_pair"])
+        k = int(batch.structure[i])
+        first = int(np.searchsorted(batch.structure, k))
+        part = batch.parts[k]
+        what = f"structure {part.get('index', k)}"
+        if part.get("name"):
+            what += f" ({part['name']})"
+        if part.get("group") is not None:
+            what += f", group {part['group']!r}"
+        message = str(exc).replace(f"atoms {i} and {j}", f"atoms {i - first} and {j - first}", 1)
+        raise ValueError(f"{what}: {message}") from None
 
 
 def loss_and_gradient(model, batch, loss, gradient=True):
@@ -452,13 +487,15 @@ def preconditioner(objective, x0, splines, probes=8, eps=1e-4, seed=0):
     return scale
 
 
-def _lbfgs_chunk(objective, x0, D, iterations):
+def _lbfgs_chunk(objective, x0, D, iterations, callback=None):
     """At most ``iterations`` L-BFGS steps from x0 in the scaled coordinates x = x0 + D y (D from
     ``preconditioner``); a fresh start each call, so a checkpoint boundary is a restart.
-    Returns the end point and SciPy's result."""
+    ``callback(x)`` is called after each iteration (progress bars, learning curves).  Returns
+    the end point and SciPy's result."""
     from scipy.optimize import minimize
     scaled = lambda y: (lambda v: (v[0], v[1] * D))(objective(x0 + D * y))
     res = minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
+                   callback=None if callback is None else (lambda y: callback(x0 + D * y)),
                    options={"maxiter": iterations, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-12})
     return x0 + D * res.x, res
 
@@ -486,7 +523,8 @@ def _one_blas_thread(func):
 def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
-        prior=None, e0=None, core="auto", extrapolation=64, log=True):
+        prior=None, e0=None, core="auto", extrapolation=64, log=True, progress="auto",
+        curve_every="auto"):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -511,7 +549,25 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     radii the user set is kept.  A ``ZBLCore``: use that one.  None: leave the model's core as
     it is.  Models of non-element species ("X") get none.  ``extrapolation``: the number of
     centres of the ``ExtrapolationGrade`` the fitted model carries, from ``train`` (0: none).
-    Deterministic for a given seed and thread count.
+    ``log``: True (default) reports each checkpoint (train and validation RMSE) at INFO level on
+    the ``snnp.training`` logger; a callable gets each line instead; False: silent.
+    ``progress``: a tqdm progress bar of the iterations (epochs) with the latest RMSEs and the
+    time left; "auto" (default) shows it when standard error is a terminal and ``log`` is on.
+    The learning curve (step, seconds, train and validation energy and force RMSE) is kept in
+    ``model.provenance["history"]``: one entry per checkpoint (with the objective) and, for
+    L-BFGS, one every ``curve_every`` iterations between them ("auto": a tenth of
+    ``checkpoint_every``; 0: checkpoints only); measuring those points costs a forward pass
+    and leaves the optimisation unchanged.  ``snnp.fitlog.write_fit_log`` writes it as CSV.
+    A loss or parameters that turn NaN or infinite partway through stop the fit with a
+    ``FitDivergedError`` naming the step; the model keeps its best parameters so far and the
+    checkpoint its last finite state.  Deterministic for a given seed and thread count.
+
+    Example::
+
+        ds = snnp.datasets.emt_copper()
+        train, val = ds.split(0.1)
+        model = snnp.presets(["Cu"])["smeam"]
+        snnp.training.fit(model, train, val, max_iter=50)     # or model.fit(train, val, ...)
     """
     from .core import ZBLCore
     from .data import Dataset
@@ -532,6 +588,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     for name, value in (("max_iter", max_iter), ("epochs", epochs), ("batch_size", batch_size),
                         ("checkpoint_every", checkpoint_every)):
         _check_positive_int(name, value)
+    if curve_every != "auto":
+        _check_non_negative_int("curve_every", curve_every)
     if patience is not None and (isinstance(patience, bool) or not isinstance(
             patience, (int, np.integer)) or patience < 0):
         raise ValueError(f"patience must be None or a number of checkpoints >= 0, got {patience!r}")
@@ -545,7 +603,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         raise ValueError(f"unknown parameter groups {sorted(unknown)}; groups: {model.PARAM_GROUPS}")
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
-    say = (print if log is True else log) if log else (lambda *a, **k: None)
+    say = _reporter(log)
     e0 = None if e0 is None else free_atom_energies(model, e0)      # checked up front
     if isinstance(extrapolation, bool) or not isinstance(extrapolation, (int, np.integer)) \
             or extrapolation < 0:
@@ -601,22 +659,55 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         free &= ~masks[g]
     objective = _Objective(model, train_batch, loss, free)
 
-    def checkpoint_and_report(label):
+    total = max_iter if optimizer == "lbfgs" else epochs
+    unit = "iteration" if optimizer == "lbfgs" else "epoch"
+    start_params = model.get_params().copy()
+    bar = _progress_bar(progress, bool(log), total, state["step"],
+                        "iter" if optimizer == "lbfgs" else "epoch")
+
+    def checkpoint_and_report(label, value):
+        if not (np.isfinite(value) and np.isfinite(model.get_params()).all()):
+            _diverged(model, state, start_params, unit)
         err = errors(model, train_batch)
         val_loss, line = None, f"{label}  train {_summary(err)}"
+        val_err = None
         if val_batch is not None:
             val_loss = loss_and_gradient(model, val_batch, loss, gradient=False)[0]
-            line += f"  | validation {_summary(errors(model, val_batch))}"
+            val_err = errors(model, val_batch)
+            line += f"  | validation {_summary(val_err)}"
         score = val_loss if val_loss is not None else loss_and_gradient(model, train_batch, loss, gradient=False)[0]
+        if not np.isfinite(score):
+            _diverged(model, state, start_params, unit)
         if state["best"] is None or score < state["best"]:
             state["best"], state["best_params"] = score, model.get_params().tolist()
-        state["history"].append({"step": state["step"], "objective": score,
-                                 "train": err["energy_meV_per_atom"]["rmse"]})
-        state["model"] = model.to_dict()
         state["seconds"] = spent + time.perf_counter() - clock
+        state["history"].append({**_history_entry(state, score, err, val_err),
+                                 "checkpoint": True})
+        state["model"] = model.to_dict()
         if checkpoint:
             _save_checkpoint(checkpoint, config, state)
+        if bar is not None:
+            bar.set_postfix_str(_summary(err) + ("" if val_err is None
+                                                 else " | val " + _summary(val_err)))
         say(line, flush=True)
+
+    def advance(steps):
+        if bar is not None and steps > 0:
+            bar.update(steps)
+
+    every = max(1, checkpoint_every // 10) if curve_every == "auto" else curve_every
+    curve = state.setdefault("curve", [])
+
+    def on_iteration(x, step):
+        """After L-BFGS iteration ``step``: the bar, and a learning-curve point."""
+        advance(1)
+        if every and step % every == 0 and step % checkpoint_every and step < max_iter:
+            model.set_params(objective.params(x))       # the next evaluation sets its own
+            err = errors(model, train_batch)
+            val_err = errors(model, val_batch) if val_batch is not None else None
+            curve.append({**_history_entry({"step": step, "seconds": spent + time.perf_counter()
+                                            - clock}, None, err, val_err),
+                          "checkpoint": False})
 
     def stalled():
         if not patience:
@@ -634,11 +725,14 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
-            x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk)
+            done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
+            x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk,
+                                  callback=lambda x: on_iteration(x, next(done)))
             model.set_params(objective.params(x))
+            advance(chunk - res.nit)
             state["step"] += chunk
             state["converged"] = bool(res.nit < chunk)     # stopped before the chunk ended
-            checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}")
+            checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}", res.fun)
     else:
         adam = state["adam"] or {"m": np.zeros(free.sum()).tolist(), "v": np.zeros(free.sum()).tolist(), "t": 0}
         m, v = np.array(adam["m"]), np.array(adam["v"])
@@ -658,9 +752,15 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                 step = learning_rate * (m / (1 - b1 ** adam["t"])) / (np.sqrt(v / (1 - b2 ** adam["t"])) + eps)
                 model.set_params(objective.params(x - step))
             state["step"] += 1
+            if not (np.isfinite(m).all() and np.isfinite(v).all()):
+                _diverged(model, state, start_params, unit)
             adam["m"], adam["v"] = m.tolist(), v.tolist()
             state["adam"] = adam
-            checkpoint_and_report(f"epoch {state['step']:4d}  loss {total / max(1, -(-len(order) // batch_size)):.4g}")
+            advance(1)
+            mean = total / max(1, -(-len(order) // batch_size))
+            checkpoint_and_report(f"epoch {state['step']:4d}  loss {mean:.4g}", mean)
+    if bar is not None:
+        bar.close()
     if state["best_params"] is not None:
         model.set_params(np.array(state["best_params"]))
     if extrapolation:
@@ -670,8 +770,59 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                         "validation_data_sha256": config["validation_sha256"],
                         "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
                         "steps": state["step"],
-                        "seconds": spent + time.perf_counter() - clock}
+                        "seconds": spent + time.perf_counter() - clock,
+                        "history": sorted(state["history"] + state.get("curve", []),
+                                          key=lambda h: h["step"])}
     return model
+
+
+def _reporter(log):
+    """Where a fit's progress lines go: True, the ``snnp.training`` logger (INFO); a callable,
+    that; False, nowhere."""
+    if log is True:
+        return lambda line, **kw: logger.info(line)
+    return log if log else (lambda *a, **kw: None)
+
+
+def _history_entry(state, score, err, val_err):
+    """One checkpoint of the learning curve (``snnp.fitlog`` writes these as CSV)."""
+    def rmse(e, key):
+        return None if e is None or not e[key]["n"] else e[key]["rmse"]
+    return {"step": state["step"], "seconds": state["seconds"], "objective": score,
+            "train_energy_rmse": rmse(err, "energy_meV_per_atom"),             # meV/atom
+            "train_force_rmse": rmse(err, "forces_eV_per_A"),                  # eV/A
+            "validation_energy_rmse": rmse(val_err, "energy_meV_per_atom"),
+            "validation_force_rmse": rmse(val_err, "forces_eV_per_A")}
+
+
+def _diverged(model, state, start, unit):
+    """Stop a fit whose loss or parameters turned non-finite: back to the best parameters
+    (those it started from when no checkpoint was finite)."""
+    if state["best_params"] is not None:
+        model.set_params(np.array(state["best_params"]))
+        kept = f"the model keeps its best parameters (objective {state['best']:.4g})"
+    else:
+        model.set_params(start)
+        kept = "no checkpoint was finite: the model is back at its starting parameters"
+    raise FitDivergedError(f"the fit diverged at {unit} {state['step']}: the loss or the "
+                           f"parameters became NaN or infinite; {kept}. Try a smaller "
+                           "learning rate, larger curvature/l2 weights, or L-BFGS")
+
+
+def _progress_bar(progress, log, total, done, unit):
+    """A tqdm bar over the fit's iterations, or None (not a terminal, or turned off)."""
+    if progress == "auto":
+        progress = log and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, initial=done, unit=unit, leave=False, dynamic_ncols=True,
+                desc="fit")
+
+
+def _check_non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def _check_positive_int(name, value):
@@ -782,7 +933,7 @@ def _load_checkpoint(path, config, model):
 def _check_finite_state(path, state):
     """Refuse a checkpoint whose parameters, objective or optimiser state hold a NaN, an
     infinity or a null number: resumed, it would stop at once and call the fit converged."""
-    from .models import check_finite_model_dict, nonfinite_entry
+    from .io.schema import check_finite_model_dict, nonfinite_entry
     where = f"checkpoint {path}"        # its shape is already checked against the schema
     parts = {k: state.get(k) for k in ("best", "best_params", "scale", "adam") if state.get(k) is not None}
     parts["history"] = [{"objective": h.get("objective")} for h in state.get("history", [])
@@ -831,7 +982,7 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     _check_positive_int("checkpoint_every", checkpoint_every)
     if len(models) != len(datasets) or not models:
         raise ValueError("give one model per dataset")
-    say = (print if log is True else log) if log else (lambda *a, **k: None)
+    say = _reporter(log)
     for m in models[1:]:
         share_filters(models[0], m)
     batches = []

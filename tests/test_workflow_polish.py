@@ -105,7 +105,7 @@ def test_ladder_cli_reports_pareto_and_data(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "needs the 'plot' extra" not in printed
     if _has_matplotlib():
-        assert "pareto.png/.svg, and one model file" in printed
+        assert "pareto.png/.svg, ladder.yaml" in printed
     assert "Data: emt-cu (Cu (EMT)): train " in (out / "ladder.md").read_text()
     meta = json.loads((out / "ladder.json").read_text())["meta"]
     assert meta["threads"] == snnp.get_num_threads() and meta["test_atoms"] > 0
