@@ -235,3 +235,29 @@ def test_binary_meam_spline_file_and_bad_mlearn_entry_name_the_file(tmp_path):
     bad.write_text(_json.dumps([entry]))
     with pytest.raises(ValueError, match=r"bad\.json: entry 0: .*energy"):
         snnp.Dataset.from_mlearn(bad)
+
+
+def test_a_close_pair_in_a_batch_names_its_structure_and_atoms():
+    """score/fit name the structure (index, name, group) and its own atom indices, not the
+    indices of the concatenated batch (atoms 132 and 133 in this one)."""
+    from ase.build import bulk
+    model = snnp.load("Si/snnp_small")
+    structures = []
+    for k in range(3):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+        atoms.rattle(0.05, seed=k)
+        structures.append(snnp.Structure(atoms, energy=-5.4 * len(atoms),
+                                         forces=np.zeros((len(atoms), 3)),
+                                         group="bulk" if k < 2 else "close", name=f"frame{k}"))
+    close = structures[2].atoms
+    close.positions[5] = close.positions[4] + [1.0, 0.0, 0.0]
+    data = snnp.Dataset(structures)
+    model.check_short_distances = True
+    with pytest.raises(ValueError, match=r"^structure 2 \(frame2\), group 'close': atoms 4 and 5 "
+                                         r"are 1 A apart"):
+        model.score(data)
+    model.check_short_distances = False
+    close.positions[5] = close.positions[4]
+    with pytest.raises(ValueError, match=r"^structure 2 \(frame2\), group 'close': atoms 4 and 5 "
+                                         r"sit at the same position"):
+        snnp.load("Si/snnp_small").fit(data, max_iter=1, log=False)
