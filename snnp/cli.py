@@ -43,6 +43,9 @@ def load_data(spec, split="training", keys=None):
         element = parts[1]
         which = parts[2] if len(parts) > 2 else split
         return datasets.mlearn(element, which)
+    if spec == "inp" or spec.startswith("inp:"):
+        which = spec.split(":", 1)[1] if ":" in spec else split
+        return datasets.inp(which)
     if not os.path.exists(spec):
         raise CLIError(f"data file {spec!r} does not exist (or use emt-cu, mlearn:EL)")
     ext = os.path.splitext(spec)[1].lower()
@@ -157,10 +160,14 @@ def cmd_ladder(args):
         test = load_data(args.test, "test", _label_keys(args))
     elif args.data.startswith("mlearn:") and len(args.data.split(":")) == 2:
         test = load_data(args.data, "test")
+    elif args.data in ("inp", "inp:training"):
+        test = load_data("inp:test")
     else:
         train, test = train.split(args.test_fraction, seed=args.seed)
     validation = (load_data(args.validation_data, "training", _label_keys(args))
                   if args.validation_data else None)
+    if validation is None and args.data in ("inp", "inp:training"):
+        validation = load_data("inp:validation")      # the split's own validation part
     _need_labels(train, "any")
     os.makedirs(args.out, exist_ok=True)        # the inputs are good: the run starts here
     config = _write_resolved(args, os.path.join(args.out, "ladder.yaml"))
@@ -627,7 +634,8 @@ def _add_e0_option(parser):
 
 
 DATA_HELP = ("emt-cu (built-in EMT copper), mlearn:EL[:split] (the mlearn DFT data of Li, Mo, "
-             "Si, Cu, Ni; split training or test), or a file: .xyz/.extxyz (extended XYZ), .db "
+             "Si, Cu, Ni; split training or test), inp[:split] (the InP DFT set from "
+             "../shared/data/InP or $SNNP_INP; split training, validation, test, all), or a file: .xyz/.extxyz (extended XYZ), .db "
              "(ASE database), .json (mlearn)")
 MODEL_HELP = ("model: an snnp model file (.json), a LAMMPS meam/spline file (read as rung 0) or "
               "a zoo name such as Mo/snnp_medium")

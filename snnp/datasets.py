@@ -6,6 +6,9 @@
 - ``mlearn(element)``: the DFT benchmark of Zuo et al. (J. Phys. Chem. A 124, 731, 2020),
   downloaded once from the public mlearn repository into a cache directory, verified against
   known SHA-256 checksums, and read with ``Dataset.from_mlearn``.
+- ``inp(split)``: the two-element InP DFT set of Cusentino et al. (J. Phys. Chem. A 124, 5456,
+  2020; 1894 structures, FitSNAP's groups), read from a copy on disk (it is not downloaded),
+  with a seeded train/validation/test split by group (``split_by_group``).
 """
 import hashlib
 import os
@@ -17,7 +20,8 @@ from ase.build import bulk, fcc100, fcc111
 
 from .data import MLEARN_SHA256, MLEARN_STRESS_ORDER, Dataset, Structure
 
-__all__ = ["emt_copper", "mlearn", "MLEARN_SHA256", "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE"]
+__all__ = ["emt_copper", "mlearn", "inp", "find_inp", "split_by_group", "MLEARN_SHA256",
+           "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE", "INP_SPLIT"]
 
 MLEARN_URL = "https://raw.githubusercontent.com/materialsvirtuallab/mlearn/master/data/{element}/{split}.json"
 
@@ -65,6 +69,128 @@ def mlearn(element, split="training", cache_dir=None, download=True):
         raise ValueError(f"{path} does not match the published mlearn file (sha256 {digest}); "
                          "delete it to download it again")
     return Dataset.from_mlearn(path, stress_order=MLEARN_STRESS_ORDER[element])
+
+
+#: the InP split: shares of each config_type group held out for validation and test (seed 0)
+INP_SPLIT = {"validation": 0.1, "test": 0.15, "seed": 0}
+
+#: where ``inp`` looks for InP.extxyz.xz, relative to the working folder and to the checkout
+_INP_PLACES = (os.path.join("..", "shared", "data", "InP"), os.path.join("shared", "data", "InP"))
+
+
+def split_by_group(dataset, validation=0.1, test=0.15, seed=0):
+    """A reproducible (train, validation, test) split that keeps every group in every part.
+
+    Within each group (``Structure.group``, sorted by name) the structures are shuffled with
+    ``numpy.random.default_rng(seed)`` and ``round(share * n)`` of them, at least one, go to
+    validation and to test; a group of fewer than 3 structures stays whole in train (InP's
+    ``Bulk`` group is one crystal).  The three parts are disjoint and cover the dataset."""
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise ValueError(f"validation and test shares must be in [0, 1) and sum below 1, got "
+                         f"{validation} and {test}")
+    rng = np.random.default_rng(seed)
+    groups = {}
+    for k, st in enumerate(dataset):
+        groups.setdefault(st.group, []).append(k)
+    parts = {"training": [], "validation": [], "test": []}
+    for group in sorted(groups, key=str):
+        idx = np.array(groups[group])
+        rng.shuffle(idx)
+        n = len(idx)
+        n_test = max(1, int(round(test * n))) if n >= 3 and test > 0 else 0
+        n_val = max(1, int(round(validation * n))) if n >= 3 and validation > 0 else 0
+        parts["test"] += idx[:n_test].tolist()
+        parts["validation"] += idx[n_test:n_test + n_val].tolist()
+        parts["training"] += idx[n_test + n_val:].tolist()
+    return tuple(dataset[sorted(parts[p])] for p in ("training", "validation", "test"))
+
+
+def find_inp(path=None):
+    """The path of InP.extxyz.xz: ``path`` (the file or its folder), else ``$SNNP_INP``, else
+    ``../shared/data/InP/`` seen from the working folder, from the folders above it, or from the
+    snnp checkout.  A FileNotFoundError names every place looked in."""
+    candidates = []
+    for given in (path, os.environ.get("SNNP_INP")):
+        if given:
+            candidates.append(os.fspath(given))
+            break
+    else:
+        bases = [os.getcwd()]
+        while os.path.dirname(bases[-1]) != bases[-1] and len(bases) < 6:
+            bases.append(os.path.dirname(bases[-1]))
+        bases.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        candidates = [os.path.join(b, place) for b in bases for place in _INP_PLACES]
+    for c in candidates:
+        f = os.path.join(c, "InP.extxyz.xz") if os.path.isdir(c) else c
+        if os.path.isfile(f):
+            return os.path.abspath(f)
+    raise FileNotFoundError(
+        "the InP data (InP.extxyz.xz, from FitSNAP's examples/InP_JPCA2020) was not found; "
+        "looked in: " + ", ".join(dict.fromkeys(candidates)) + ". Set SNNP_INP to the file or "
+        "its folder")
+
+
+def inp(split="training", path=None, cache_dir=None):
+    """The InP DFT set (In and P; energies, forces, stresses; groups Bulk, EOS, Shear, Strain,
+    the point defects vP vv iIn iP aIn aP aa and their strained s_* versions) as a Dataset.
+
+    ``split``: "training", "validation", "test" (the seeded split by group of ``INP_SPLIT``:
+    10% validation, 15% test of every group) or "all".  The file is found by ``find_inp``;
+    the first read (about a minute: ASE parsing 118 214 atoms) is cached as
+    ``cache_dir/InP-<sha256>.pkl`` (default ``$SNNP_DATA`` or ``~/.cache/snnp``), so later
+    reads take a second.  Labels are in ASE's conventions (stress tensile positive).
+    """
+    if split not in ("training", "validation", "test", "all"):
+        raise ValueError(f"InP splits are training, validation, test and all, not {split!r}")
+    source = find_inp(path)
+    digest = _sha256(source)
+    cache_dir = cache_dir or os.environ.get("SNNP_DATA") or os.path.join(
+        os.path.expanduser("~"), ".cache", "snnp")
+    cache = os.path.join(os.fspath(cache_dir), f"InP-{digest[:16]}.pkl")
+    data = _read_cache(cache)
+    if data is None:
+        data = _read_inp(source)
+        _write_cache(cache, data)
+    data.name = "InP (Cusentino et al. 2020)"
+    if split == "all":
+        return data
+    parts = dict(zip(("training", "validation", "test"), split_by_group(
+        data, INP_SPLIT["validation"], INP_SPLIT["test"], INP_SPLIT["seed"])))
+    out = parts[split]
+    out.name = f"{data.name}, {split}"
+    return out
+
+
+def _read_inp(source):
+    import lzma
+    import ase.io
+    with lzma.open(source, "rt") as fh:
+        frames = ase.io.read(fh, ":", format="extxyz")
+    data = Dataset.from_atoms_list(frames, name=os.path.basename(source))
+    return data
+
+
+def _read_cache(cache):
+    import pickle
+    if not os.path.exists(cache):
+        return None
+    try:
+        with open(cache, "rb") as fh:
+            data = pickle.load(fh)
+        return data if isinstance(data, Dataset) else None
+    except Exception:           # noqa: BLE001 - a damaged cache is read again from the source
+        return None
+
+
+def _write_cache(cache, data):
+    import pickle
+    from .io.atomic import atomic_write
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with atomic_write(cache, "wb") as fh:
+            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:             # a read-only cache folder: read from the source every time
+        pass
 
 
 def _download(url, path):
