@@ -3,6 +3,9 @@
 - ``emt_copper()``: a small copper dataset labelled by ASE's EMT calculator, built on the spot
   with no download: strained and sheared crystals, rattled cells, vacancies, surfaces and MD
   snapshots, grouped like the mlearn benchmark.  It is what ``snnp ladder`` runs by default.
+- ``emt_cuau()``: its two-element counterpart, copper-gold alloys labelled by EMT across the
+  composition range (ordered L1_2 and L1_0 phases, solid solutions, strained and rattled cells,
+  vacancies, alloy surfaces, MD snapshots): 55 structures, 1706 atoms, under a second.
 - ``mlearn(element)``: the DFT benchmark of Zuo et al. (J. Phys. Chem. A 124, 731, 2020),
   downloaded once from the public mlearn repository into a cache directory, verified against
   known SHA-256 checksums, and read with ``Dataset.from_mlearn``.
@@ -20,8 +23,8 @@ from ase.build import bulk, fcc100, fcc111
 
 from .data import MLEARN_SHA256, MLEARN_STRESS_ORDER, Dataset, Structure
 
-__all__ = ["emt_copper", "mlearn", "inp", "find_inp", "split_by_group", "MLEARN_SHA256",
-           "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE", "INP_SPLIT"]
+__all__ = ["emt_copper", "emt_cuau", "mlearn", "inp", "find_inp", "split_by_group",
+           "MLEARN_SHA256", "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE", "INP_SPLIT"]
 
 MLEARN_URL = "https://raw.githubusercontent.com/materialsvirtuallab/mlearn/master/data/{element}/{split}.json"
 
@@ -81,19 +84,22 @@ _INP_PLACES = (os.path.join("..", "shared", "data", "InP"), os.path.join("shared
 def split_by_group(dataset, validation=0.1, test=0.15, seed=0):
     """A reproducible (train, validation, test) split that keeps every group in every part.
 
-    Within each group (``Structure.group``, sorted by name) the structures are shuffled with
+    The structures are stratified by group (``Structure.group``) and composition (the
+    chemical formula): within each stratum (sorted) they are shuffled with
     ``numpy.random.default_rng(seed)`` and ``round(share * n)`` of them, at least one, go to
-    validation and to test; a group of fewer than 3 structures stays whole in train (InP's
-    ``Bulk`` group is one crystal).  The three parts are disjoint and cover the dataset."""
+    validation and to test.  A stratum of fewer than 3 structures stays whole in train: InP's
+    one ``Bulk`` crystal, and the one pure-In cell among its ``EOS`` structures, which no
+    model could predict without having seen In alone.  The three parts are disjoint and cover
+    the dataset."""
     if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
         raise ValueError(f"validation and test shares must be in [0, 1) and sum below 1, got "
                          f"{validation} and {test}")
     rng = np.random.default_rng(seed)
     groups = {}
     for k, st in enumerate(dataset):
-        groups.setdefault(st.group, []).append(k)
+        groups.setdefault((str(st.group), st.atoms.get_chemical_formula()), []).append(k)
     parts = {"training": [], "validation": [], "test": []}
-    for group in sorted(groups, key=str):
+    for group in sorted(groups):
         idx = np.array(groups[group])
         rng.shuffle(idx)
         n = len(idx)
@@ -269,3 +275,104 @@ def emt_copper(seed=0, scale=1.0):
         VelocityVerlet(md, timestep=2 * units.fs).run(25)
         label(md, "MD")
     return Dataset(structures, name="Cu (EMT)")
+
+
+def emt_cuau(seed=0, scale=1.0):
+    """A copper-gold dataset labelled by ASE's EMT (energies, forces, stresses), made in seconds:
+    a two-element set for tests and examples, with no download.
+
+    Groups (32-atom fcc cells unless said): Ordered (the L1_2 Cu3Au, L1_0 CuAu and L1_2 CuAu3
+    phases, strained and rattled), SolidSolution (random alloys at Au fractions 0-1 on Vegard's
+    lattice constant, rattled), Elastic (strained and sheared alloys), Rattled (large
+    displacements, compressed and stretched), Vacancy (31-atom alloys), Surface ((111) and (100)
+    alloy slabs, periodic in-plane only: they carry no stress) and MD (snapshots of EMT
+    molecular dynamics at 600-1500 K).  ``scale`` multiplies the number of structures per group;
+    ``seed`` fixes every random choice (compositions' site occupations, strains, rattles, MD).
+    """
+    from ase import Atoms, units
+    from ase.calculators.emt import EMT
+    from ase.md.velocitydistribution import Stationary
+    from ase.md.verlet import VelocityVerlet
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:            # ASE < 3.27
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    rng = np.random.default_rng(seed)
+    a_cu, a_au = 3.59, 4.055        # EMT's lattice constants
+    count = lambda n: max(1, int(round(n * scale)))
+    structures = []
+
+    def label(atoms, group):
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        periodic = bool(np.all(atoms.pbc))
+        structures.append(Structure(
+            atoms.copy(), atoms.get_potential_energy(), atoms.get_forces(),
+            atoms.get_stress() if periodic else None, group=group,
+            name=f"CuAu-{group}-{len(structures)}-{atoms.get_chemical_formula()}"))
+
+    def alloy(x_au, repeat=2):
+        """A random fcc Cu(1-x)Au(x) supercell on Vegard's lattice constant."""
+        atoms = bulk("Cu", "fcc", a=a_cu + x_au * (a_au - a_cu), cubic=True).repeat(repeat)
+        n_au = int(round(x_au * len(atoms)))
+        symbols = np.array(["Cu"] * len(atoms))
+        symbols[rng.permutation(len(atoms))[:n_au]] = "Au"
+        atoms.set_chemical_symbols(symbols.tolist())
+        return atoms
+
+    def strained(atoms, normal=0.04, shear=0.03):
+        strain = np.eye(3) + np.diag(rng.uniform(-normal, normal, 3))
+        strain += np.triu(rng.uniform(-shear, shear, (3, 3)), 1) * (rng.random() < 0.5)
+        atoms = atoms.copy()
+        atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+        return atoms
+
+    # ordered phases: occupations of the four sites of the cubic fcc cell, EMT's lattice
+    # constant and c/a
+    half = [(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0)]
+    phases = {"Cu3Au": ("AuCuCuCu", 3.71, 1.0), "CuAu": ("AuCuCuAu", 3.96, 0.90),
+              "CuAu3": ("CuAuAuAu", 3.955, 1.0)}
+    for k in range(count(12)):
+        symbols, a, c_over_a = phases[list(phases)[k % 3]]
+        cell = Atoms(symbols, scaled_positions=half, cell=[a, a, a * c_over_a], pbc=True)
+        atoms = strained(cell.repeat(2), 0.03, 0.02) if k >= 3 else cell.repeat(2)
+        if k >= 3:
+            atoms.rattle(0.03, seed=int(rng.integers(1 << 30)))
+        label(atoms, "Ordered")
+    for x_au in np.linspace(0.0, 1.0, count(9)):      # pure Cu to pure Au
+        atoms = alloy(x_au)
+        atoms.rattle(0.05, seed=int(rng.integers(1 << 30)))
+        label(atoms, "SolidSolution")
+    for _ in range(count(8)):
+        label(strained(alloy(rng.uniform(0, 1)), 0.05, 0.04), "Elastic")
+    for _ in range(count(8)):
+        atoms = alloy(rng.uniform(0, 1))
+        atoms.set_cell(atoms.cell.array * rng.uniform(0.97, 1.03), scale_atoms=True)
+        atoms.rattle(rng.uniform(0.08, 0.15), seed=int(rng.integers(1 << 30)))
+        label(atoms, "Rattled")
+    for _ in range(count(6)):
+        atoms = alloy(rng.uniform(0.1, 0.9))
+        del atoms[int(rng.integers(len(atoms)))]
+        atoms.rattle(0.05, seed=int(rng.integers(1 << 30)))
+        label(atoms, "Vacancy")
+    for k in range(count(4)):
+        x_au = rng.uniform(0.2, 0.8)
+        make = fcc111 if k % 2 == 0 else fcc100
+        atoms = make("Cu", size=(2, 2, 5), a=a_cu + x_au * (a_au - a_cu), vacuum=6.0)
+        atoms.pbc = (True, True, False)
+        symbols = np.array(["Cu"] * len(atoms))
+        symbols[rng.permutation(len(atoms))[:int(round(x_au * len(atoms)))]] = "Au"
+        atoms.set_chemical_symbols(symbols.tolist())
+        atoms.rattle(0.05, seed=int(rng.integers(1 << 30)))
+        label(atoms, "Surface")
+    n_md = count(8)
+    for k in range(n_md):
+        if k % 4 == 0:                  # a fresh alloy every fourth snapshot
+            md = alloy((0.25, 0.5, 0.75)[(k // 4) % 3])
+            md.calc = EMT()
+        temperature = 600 + 900 * k / max(1, n_md - 1)
+        thermalize_momenta(md, temperature_K=2 * temperature, rng=rng)
+        Stationary(md)
+        VelocityVerlet(md, timestep=2 * units.fs).run(20)
+        label(md, "MD")
+    return Dataset(structures, name="Cu-Au (EMT)")
