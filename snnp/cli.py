@@ -8,7 +8,8 @@
     snnp export MODEL.json OUT.meam.spline        (rung 0 -> pair_style meam/spline)
     snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
 
-DATA is ``emt-cu`` (the built-in EMT copper set), ``mlearn:EL[:split]`` (downloaded and
+DATA is ``emt-cu`` (the built-in EMT copper set), ``emt-cuau`` (the built-in EMT copper-gold
+alloy set), ``mlearn:EL[:split]`` (downloaded and
 checksummed, or from $SNNP_DATA), or a file: .xyz/.extxyz, .db (ASE database), .json (mlearn).
 Errors are reported in one line with a non-zero exit status.
 """
@@ -38,6 +39,8 @@ def load_data(spec, split="training", keys=None):
     from .data import Dataset
     if spec == "emt-cu":
         return datasets.emt_copper()
+    if spec == "emt-cuau":
+        return datasets.emt_cuau()
     if spec.startswith("mlearn:"):
         parts = spec.split(":")
         element = parts[1]
@@ -47,7 +50,7 @@ def load_data(spec, split="training", keys=None):
         which = spec.split(":", 1)[1] if ":" in spec else split
         return datasets.inp(which)
     if not os.path.exists(spec):
-        raise CLIError(f"data file {spec!r} does not exist (or use emt-cu, mlearn:EL)")
+        raise CLIError(f"data file {spec!r} does not exist (or use emt-cu, emt-cuau, mlearn:EL)")
     ext = os.path.splitext(spec)[1].lower()
     if ext in (".xyz", ".extxyz"):
         return Dataset.from_extxyz(spec, **keys)
@@ -633,7 +636,8 @@ def _add_e0_option(parser):
                              "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
 
 
-DATA_HELP = ("emt-cu (built-in EMT copper), mlearn:EL[:split] (the mlearn DFT data of Li, Mo, "
+DATA_HELP = ("emt-cu (built-in EMT copper), emt-cuau (built-in EMT copper-gold alloys), "
+             "mlearn:EL[:split] (the mlearn DFT data of Li, Mo, "
              "Si, Cu, Ni; split training or test), inp[:split] (the InP DFT set from "
              "../shared/data/InP or $SNNP_INP; split training, validation, test, all), or a file: .xyz/.extxyz (extended XYZ), .db "
              "(ASE database), .json (mlearn)")
