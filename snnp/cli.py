@@ -1,7 +1,9 @@
 """The ``snnp`` command line: ladder scans, fitting, evaluation, benchmarks, export.
 
-    snnp ladder [--data emt-cu | mlearn:Mo | FILE] [--test FILE] [--presets ...] [--out DIR]
+    snnp ladder [--data emt-cu | mlearn:Mo | inp | FILE] [--test FILE] [--presets ...]
+                [--out DIR] [--config YAML]
     snnp fit PRESET_OR_MODEL --data DATA --out MODEL.json [--max-iter N] [--checkpoint FILE]
+             [--config YAML]
     snnp eval MODEL.json --data DATA [--per-structure CSV] [--out DIR]
     snnp bench MODEL.json [--atoms N] [--threads N] [--device cpu|gpu]
     snnp plot MODEL.json [--data DATA] [--out DIR] [--curves]
@@ -9,9 +11,10 @@
     snnp export --lammps MODEL.json OUT.snnp       (any rung -> pair_style snnp plugin)
 
 DATA is ``emt-cu`` (the built-in EMT copper set), ``emt-cuau`` (the built-in EMT copper-gold
-alloy set), ``mlearn:EL[:split]`` (downloaded and
-checksummed, or from $SNNP_DATA), or a file: .xyz/.extxyz, .db (ASE database), .json (mlearn).
-Errors are reported in one line with a non-zero exit status.
+alloy set), ``mlearn:EL[:split]`` (downloaded and checksummed, or from $SNNP_DATA),
+``inp[:split]`` (the InP DFT set on disk, split by group), or a file: .xyz/.extxyz, .db (ASE
+database), .json (mlearn).  Errors are reported in one line with a non-zero exit status;
+``--config`` files, logs and progress: docs/cli.md.
 """
 import argparse
 import contextlib
