@@ -159,3 +159,43 @@ def test_random_cluster_equals_pair_style_zbl(preset, lammps_zbl, tmp_path):
           f"eV (rel {de[1]:.2e}), max |dF| {df[0]:.2e} eV/A (rel {df[1]:.2e})")
     assert de[1] <= TOL and df[1] <= TOL
     assert np.abs(f_ref).max() > 1.0
+
+
+def test_per_pair_radii_export_as_one_zbl_per_radius_pair(lammps_zbl, tmp_path):
+    """A fitted alloy's pairs have their own r_in, r_out; the meam/spline export's core note
+    (SplineMEAM.lammps_core_commands) gives LAMMPS one zbl sub-style per distinct radius pair,
+    so hybrid/overlay reproduces every pair's core: a random Si-O cluster with pairs in each
+    switching range equals the model to 1e-10."""
+    species = ["Si", "O"]
+    model = _core_only(species)
+    model.core = snnp.ZBLCore(species, {(0, 0): (1.3, 2.1), (0, 1): (0.9, 1.6),
+                                        (1, 1): (1.0, 1.8)})
+    styles, coeffs = model.lammps_core_commands()
+    assert styles == "zbl 0.9 1.6 zbl 1.0 1.8 zbl 1.3 2.1" and "pair_coeff 1 2 zbl 1 14 8" in coeffs
+    assert "zbl 1.3 2.1" in model.lammps_core_overlay()
+    atoms = _cluster(species, 10, seed=11, box=3.2, rmin=0.5)
+    ref = lammps_zbl
+    geom = ref.lammps_geometry(atoms, margin=10.0)
+    data = f"{tmp_path}/overlay.data"
+    ref.write_lammps_data(data, geom, ref.atom_types(atoms, species), ref.type_masses(species))
+    lmp = ref.new_lammps()
+    try:
+        lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
+                           "boundary f f f", f'read_data "{data}"',
+                           f"pair_style hybrid/overlay zero 3.0 {styles}",
+                           "pair_coeff * * zero"] + coeffs +
+                          ["thermo_style custom step pe", "thermo_modify norm no", "run 0"])
+        nlocal = lmp.extract_global("nlocal")
+        ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal)).copy()
+        f_ref = np.array(lmp.numpy.extract_atom("f", nelem=nlocal, dim=3)).copy()[np.argsort(ids)]
+        e_ref = float(lmp.get_thermo("pe"))
+    finally:
+        lmp.close()
+    ours = model.compute(atoms, ("energy", "forces"), strict=False)
+    assert abs(e_ref) > 1.0                                 # the cluster feels the cores
+    assert _diff(ours["energy"], e_ref)[1] <= TOL
+    assert _diff(ours["forces"], f_ref)[1] <= TOL
+    one = snnp.ZBLCore(species, {(a, b): (1.0, 1.8) for a in range(2) for b in range(a, 2)})
+    model.core = one
+    styles, coeffs = model.lammps_core_commands()
+    assert styles == "zbl 1.0 1.8" and coeffs[0] == "pair_coeff 1 1 zbl 14 14"

@@ -112,15 +112,27 @@ class SplineMEAM(Model):
 
     def lammps_core_overlay(self):
         """LAMMPS input that adds this model's ZBL core beside its meam/spline file:
-        ``pair_style hybrid/overlay meam/spline zbl r_in r_out`` and one ``pair_coeff i j zbl
-        Z_i Z_j`` per type pair (types numbered as the species).  pair_style zbl has one r_in,
-        r_out for all pairs, so a model whose pairs differ gets the first pair's."""
-        r_in, r_out = self.core.radii[(0, 0)]
+        ``pair_style hybrid/overlay meam/spline zbl r_in r_out``, ``pair_coeff * * meam/spline
+        FILE`` and one ``pair_coeff i j zbl Z_i Z_j`` per type pair (types numbered as the
+        species; ``lammps_core_commands`` gives the zbl parts alone)."""
+        styles, coeffs = self.lammps_core_commands()
+        return (f"pair_style hybrid/overlay meam/spline {styles}; pair_coeff * * meam/spline "
+                f"FILE {' '.join(self.species)}; " + "; ".join(coeffs))
+
+    def lammps_core_commands(self):
+        """The ZBL core as LAMMPS ``pair_style zbl`` sub-styles of a ``hybrid/overlay``: (the
+        sub-style text, the ``pair_coeff`` commands), types numbered as the species.  One zbl
+        has one r_in, r_out for all its pairs, so pairs whose radii differ get one zbl per
+        distinct (r_in, r_out) (``zbl a b zbl c d``, ``pair_coeff i j zbl K Z_i Z_j``): every
+        pair keeps its own radii."""
         z = [atomic_numbers[s] for s in self.species]
-        coeffs = "; ".join(f"pair_coeff {a + 1} {b + 1} zbl {z[a]} {z[b]}"
-                           for a in range(self.n_species) for b in range(a, self.n_species))
-        return (f"pair_style hybrid/overlay meam/spline zbl {r_in:.10g} {r_out:.10g}; "
-                f"pair_coeff * * meam/spline FILE {' '.join(self.species)}; {coeffs}")
+        pairs = sorted(self.core.radii.items())
+        kinds = sorted({radii for _, radii in pairs})
+        styles = " ".join(f"zbl {r_in!r} {r_out!r}" for r_in, r_out in kinds)    # exact radii
+        which = {radii: "" if len(kinds) == 1 else f" {k + 1}" for k, radii in enumerate(kinds)}
+        coeffs = [f"pair_coeff {a + 1} {b + 1} zbl{which[radii]} {z[a]} {z[b]}"
+                  for (a, b), radii in pairs]
+        return styles, coeffs
 
 
 @register_model_class
