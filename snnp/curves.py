@@ -15,7 +15,8 @@ __all__ = ["dimer_curve", "trimer_curve", "crystal_pair_curve", "eos_curve", "re
 #: crystals of the zoo's elements (and a few more) for the in-crystal and EOS curves
 CRYSTALS = {"Li": ("bcc", 3.44), "Mo": ("bcc", 3.16), "Si": ("diamond", 5.431),
             "Cu": ("fcc", 3.61), "Ni": ("fcc", 3.52), "W": ("bcc", 3.165), "Fe": ("bcc", 2.87),
-            "Al": ("fcc", 4.05), "Ge": ("diamond", 5.66), "C": ("diamond", 3.567)}
+            "Al": ("fcc", 4.05), "Ge": ("diamond", 5.66), "C": ("diamond", 3.567),
+            "InP": ("zincblende", 5.87), "GaAs": ("zincblende", 5.65)}
 
 
 def _energies(model, images):
@@ -47,8 +48,8 @@ def trimer_curve(model, r, species=None, r_fixed=None):
 
 
 def reference_crystal(element, repeat=None):
-    """The element's ground-state crystal (``CRYSTALS``), cubic cell, repeated to at least about
-    2 x the usual 5 A cutoff."""
+    """The element's (or compound's: "InP") ground-state crystal (``CRYSTALS``), cubic cell,
+    repeated to at least about 2 x the usual 5 A cutoff."""
     from ase.build import bulk
     if element not in CRYSTALS:
         raise ValueError(f"no reference crystal for {element!r}; pass a structure "
