@@ -376,7 +376,7 @@ def plot_learning(history, path, title=None):
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
             ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False,
-                                                            minor_thresholds=(2, 0.5)))
+                                                            minor_thresholds=(2, 1.2)))
             ax.legend(fontsize=8)
             ax.grid(True, which="both", color="0.92", lw=0.6)
         else:
@@ -386,9 +386,12 @@ def plot_learning(history, path, title=None):
     seconds = history[-1].get("seconds") if history else None
     if title or seconds is not None:
         n = len(history)
+        k = sum(1 for h in history if h.get("checkpoint", True))
         text = title or "learning curve"
         if seconds is not None:
-            text += f": {n} checkpoint{'s' if n != 1 else ''}, {seconds:.3g} s"
+            points = f"{n} points ({k} checkpoint{'s' if k != 1 else ''})" if k != n else \
+                f"{n} checkpoint{'s' if n != 1 else ''}"
+            text += f": {points}, {seconds:.3g} s"
         fig.suptitle(text, fontsize=11)
     _save(fig, path)
     return fig
