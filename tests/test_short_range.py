@@ -199,3 +199,27 @@ def test_fit_sets_the_core_from_the_data_and_attaches_a_grade():
     bare = snnp.presets(["Cu"], cutoff=4.5, core=False)["smeam"]
     bare.fit(data, max_iter=2, core=None, extrapolation=0, log=False)
     assert bare.core is None and bare.extrapolation is None
+
+
+INP_ZOO = [f"InP/{p}" for p in snnp.models.LADDER]
+
+
+@pytest.mark.parametrize("name", INP_ZOO)
+def test_inp_zoo_models_push_every_pair_apart_below_their_data(name):
+    """The two-element zoo models: below each pair's r_c (its own shortest training distance
+    less the clamp width) the In-In, In-P and P-P dimers and trimers rise as the pair comes
+    together, down to 0.3 A; inside zinc-blende InP an In-P bond pushed in rises all the way
+    from the nearest-neighbour distance."""
+    model = snnp.load(name)
+    crystal = snnp.curves.reference_crystal("InP")
+    nn = snnp.curves._nearest_neighbour(crystal)
+    for (a, b), (_, r_out) in model.core.radii.items():
+        pair = (model.species[a], model.species[b])
+        r = np.linspace(0.3, r_out - model.core.clamp_width, 60)
+        x, e = dimer_curve(model, r, species=pair)
+        assert np.all(np.diff(e) < 0), f"{'-'.join(pair)} dimer not rising inward"
+        x, e = trimer_curve(model, r, species=[*pair, "P" if pair[0] == "In" else "In"],
+                            r_fixed=nn)
+        assert np.all(np.diff(e) < 0), f"{'-'.join(pair)} trimer not rising inward"
+    x, e = crystal_pair_curve(model, np.linspace(0.3, nn, 80), crystal)
+    assert inward_drop(x, e)[0] == 0.0
