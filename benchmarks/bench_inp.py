@@ -48,7 +48,6 @@ import argparse
 import glob
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -64,11 +63,11 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "lammps_plugin"))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
+from lammps_timing import WARMUP_STEPS, time_pair_style  # noqa: E402
+
 ELEMENTS = ["In", "P"]
 PRESETS = ["smeam", "smeam_nn", "snnp_small", "snnp_medium", "snnp_large"]
-WARMUP_STEPS = 10
 LATTICE = 5.87
-LOOP_RE = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
 
 
 # -- MD cost -----------------------------------------------------------------------------------
@@ -110,51 +109,6 @@ def snnp_models(models_dir, cutoff):
                        "their values)", "call": f"snnp.presets({ELEMENTS}, cutoff={cutoff})"})
 
 
-def time_lammps_style(pair_cmds, atoms, steps, tmp, plugin, temperature=300.0, seed=12345):
-    """dict(us_per_atom_step from LAMMPS's loop time, wall-clock one, pe0 eV, version)."""
-    import lammps_ref
-    log = os.path.join(tmp, "log.lammps")
-    lmp = lammps_ref.new_lammps(["-screen", "none", "-log", log, "-nocite"])
-    try:
-        if plugin and not lmp.has_style("pair", "snnp"):
-            lmp.command(f'plugin load "{plugin}"')
-        geom = lammps_ref.lammps_geometry(atoms)
-        data = os.path.join(tmp, "inp.data")
-        lammps_ref.write_lammps_data(data, geom, lammps_ref.atom_types(atoms, ELEMENTS),
-                                     lammps_ref.type_masses(ELEMENTS))
-        lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
-                           "boundary p p p", f'read_data "{data}"'] + pair_cmds)
-        nthreads = int(lmp.extract_setting("nthreads"))
-        if nthreads != 1:
-            lmp.command("package omp 1")
-        lmp.commands_list([
-            "timestep 0.001",
-            f"velocity all create {temperature!r} {seed} mom yes rot yes dist gaussian",
-            "fix integrate all nve", "thermo_style custom step temp pe etotal", "thermo 0",
-            "run 0"])
-        pe0 = float(lmp.get_thermo("pe"))
-        lmp.command(f"run {WARMUP_STEPS}")
-        t0 = time.perf_counter()
-        lmp.command(f"run {steps} pre no post no")
-        wall = time.perf_counter() - t0
-        etot = float(lmp.get_thermo("etotal"))
-        temp = float(lmp.get_thermo("temp"))
-        nprocs = int(lmp.extract_setting("world_size"))
-        version = int(lmp.version())
-        lmp.command("log none")
-    finally:
-        lmp.close()
-    with open(log) as fh:
-        loops = LOOP_RE.findall(fh.read())
-    loop_s, procs, nsteps, natoms = loops[-1]
-    if int(nsteps) != steps or int(natoms) != len(atoms) or int(procs) != 1:
-        raise RuntimeError(f"unexpected LAMMPS loop line {loops[-1]}")
-    n = len(atoms) * steps
-    return {"us_per_atom_step": float(loop_s) * 1e6 / n, "wall_us_per_atom_step": wall * 1e6 / n,
-            "pe0_eV": pe0, "etotal_end_eV": etot, "temperature_end_K": temp,
-            "nprocs": nprocs, "nthreads": 1, "lammps_version": version}
-
-
 def md_cost(args):
     import benchinfo
     import build_plugin
@@ -180,7 +134,8 @@ def md_cost(args):
         for r in range(args.repeats):
             for key, cmds in styles.items():
                 steps = args.snap_steps if key == "SNAP" else args.steps
-                res = time_lammps_style(cmds, atoms, steps, tmp, plugin)
+                res = time_pair_style(cmds, atoms, ELEMENTS, steps, tmp, plugin,
+                                      temperature=300.0)
                 if best[key] is None or res["us_per_atom_step"] < best[key]["us_per_atom_step"]:
                     best[key] = dict(res, steps=steps)
                 print(f"  repeat {r + 1}: {key:12s} {res['us_per_atom_step']:8.3f} us/atom/step "

@@ -44,9 +44,9 @@ import benchinfo  # noqa: E402
 import build_plugin  # noqa: E402
 import lammps_ref  # noqa: E402
 from bench_ladder import activate  # noqa: E402
+from lammps_timing import WARMUP_STEPS, time_pair_style  # noqa: E402
 
 GOAL_RATIO = 1.2
-WARMUP_STEPS = 10
 
 
 def si_cell():
@@ -56,32 +56,10 @@ def si_cell():
 
 
 def time_style(pair_cmds, atoms, elements, steps, tmp, plugin, temperature=1000.0, seed=12345):
-    """(us/atom/step of ``run steps``, potential energy at step 0) for one pair style."""
-    lmp = lammps_ref.new_lammps()
-    try:
-        if not lmp.has_style("pair", "snnp"):
-            lmp.command(f'plugin load "{plugin}"')
-        geom = lammps_ref.lammps_geometry(atoms)
-        data = os.path.join(tmp, "si.data")
-        lammps_ref.write_lammps_data(data, geom, lammps_ref.atom_types(atoms, elements),
-                                     lammps_ref.type_masses(elements))
-        lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
-                           f"boundary {geom['boundary']}", f'read_data "{data}"'] + pair_cmds)
-        if int(lmp.extract_setting("nthreads")) != 1:
-            lmp.command("package omp 1")
-        lmp.commands_list([
-            "timestep 0.001",
-            f"velocity all create {temperature!r} {seed} mom yes rot yes dist gaussian",
-            "fix integrate all nve", "thermo_style custom step temp pe etotal", "thermo 0",
-            "run 0"])
-        pe0 = float(lmp.get_thermo("pe"))
-        lmp.command(f"run {WARMUP_STEPS}")
-        t0 = time.perf_counter()
-        lmp.command(f"run {steps} pre no post no")
-        seconds = time.perf_counter() - t0
-        return seconds * 1e6 / (len(atoms) * steps), pe0, int(lmp.version())
-    finally:
-        lmp.close()
+    """(us/atom/step of ``run steps`` by the wall clock, potential energy at step 0, LAMMPS
+    version) for one pair style (``lammps_timing.time_pair_style``)."""
+    res = time_pair_style(pair_cmds, atoms, elements, steps, tmp, plugin, temperature, seed)
+    return res["wall_us_per_atom_step"], res["pe0_eV"], res["lammps_version"]
 
 
 def main():

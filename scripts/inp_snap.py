@@ -60,7 +60,7 @@ import benchinfo  # noqa: E402
 import lammps_ref  # noqa: E402
 
 ELEMENTS = ["In", "P"]
-EV_A3_TO_GPA = 160.21766208
+EV_A3_TO_GPA = snnp.training.EV_A3_TO_GPA
 FITSNAP_METRICS = {"energy_meV_per_atom_rmse": 7.37, "forces_eV_per_A_rmse": 0.306,
                    "Shear_forces_eV_per_A_rmse": 1.94,
                    "note": "FitSNAP's own training errors on all 1894 structures "
@@ -85,7 +85,6 @@ class SNAP:
     """One LAMMPS instance, cleared between structures."""
 
     def __init__(self, directory=None):
-        self.lammps = lammps_ref.load_lammps_module()
         self.lmp = lammps_ref.new_lammps()
         self.pair = pair_commands(directory or snap_dir())
         self.version = int(self.lmp.version())
@@ -98,7 +97,7 @@ class SNAP:
 
     def __call__(self, atoms):
         """(energy eV, forces N x 3 eV/A, stress Voigt eV/A^3 ASE sign), in atoms' frame."""
-        lmp, lammps = self.lmp, self.lammps
+        lmp = self.lmp
         n = len(atoms)
         geom = lammps_ref.lammps_geometry(atoms)
         if geom["periodic_count"] != 3:
@@ -111,24 +110,8 @@ class SNAP:
                            "boundary p p p", f'read_data "{data}"'] + self.pair + [
             "compute vir all pressure NULL virial",
             "thermo_style custom step pe c_vir[1]", "thermo_modify norm no", "run 0"])
-        if lmp.get_natoms() != n:
-            raise RuntimeError(f"LAMMPS has {lmp.get_natoms()} atoms, expected {n}")
-        energy = float(lmp.get_thermo("pe"))
-        nlocal = lmp.extract_global("nlocal")
-        ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal), dtype=np.int64).copy()
-        f = np.array(lmp.numpy.extract_atom("f", nelem=nlocal, dim=3), dtype=float).copy()
-        order = np.argsort(ids)
-        if not np.array_equal(ids[order], np.arange(1, n + 1)):
-            raise RuntimeError("LAMMPS atom ids are not 1..N")
-        R = geom["R"]
-        forces = f[order] @ R.T
-        p = np.array(lmp.numpy.extract_compute("vir", lammps.LMP_STYLE_GLOBAL,
-                                               lammps.LMP_TYPE_VECTOR), dtype=float)[:6].copy()
-        s = -p / float(lmp.extract_global("nktv2p"))  # pxx pyy pzz pxy pxz pyz -> ASE sign
-        S = np.array([[s[0], s[3], s[4]], [s[3], s[1], s[5]], [s[4], s[5], s[2]]])
-        S = R @ S @ R.T
-        stress = np.array([S[0, 0], S[1, 1], S[2, 2], S[1, 2], S[0, 2], S[0, 1]])
-        return energy, forces, stress
+        out = lammps_ref.read_results(lmp, geom, n)
+        return out["energy"], out["forces"], out["stress"]
 
 
 def composition(structures):
@@ -145,12 +128,7 @@ def evaluate(snap, structures, label):
     return out
 
 
-def stats(x):
-    x = np.asarray(x, float).ravel()
-    if x.size == 0:
-        return {"rmse": float("nan"), "mae": float("nan"), "n": 0}
-    return {"rmse": float(np.sqrt(np.mean(x * x))), "mae": float(np.mean(np.abs(x))),
-            "n": int(x.size)}
+stats = snnp.training.error_stats
 
 
 def errors(structures, preds, offsets):

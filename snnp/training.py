@@ -350,17 +350,20 @@ def _weight_mask(model):
 
 # -- metrics --------------------------------------------------------------------------------
 
+def error_stats(x):
+    """RMSE, MAE and count of the errors ``x`` (NaN and 0 when there are none)."""
+    x = np.asarray(x, float).ravel()
+    if x.size == 0:
+        return {"rmse": float("nan"), "mae": float("nan"), "n": 0}
+    return {"rmse": float(np.sqrt(np.mean(x * x))), "mae": float(np.mean(np.abs(x))),
+            "n": int(x.size)}
+
+
 def errors(model, batch):
     """Prediction errors: energy per atom (meV/atom), force components (eV/A), stress (GPa),
     RMSE and MAE, overall and per group."""
     energy, forces, stress = predict(model, batch)
-
-    def stats(x):
-        x = np.asarray(x, float).ravel()
-        if x.size == 0:
-            return {"rmse": float("nan"), "mae": float("nan"), "n": 0}
-        return {"rmse": float(np.sqrt(np.mean(x * x))), "mae": float(np.mean(np.abs(x))),
-                "n": int(x.size)}
+    stats = error_stats
 
     def block(sel):
         e = sel & batch.has_energy

@@ -274,7 +274,6 @@ def setup_lammps_system(lmp, atoms, potential_file, elements, tmpdir):
 
 def lammps_meam_spline(atoms, potential_file, elements) -> dict:
     """Energy, per-atom energies, forces and stress from LAMMPS meam/spline."""
-    lammps = load_lammps_module()
     n = len(atoms)
     lmp = new_lammps()
     try:
@@ -288,47 +287,45 @@ def lammps_meam_spline(atoms, potential_file, elements) -> dict:
                 "thermo_modify norm no",
                 "run 0",
             ])
-            if lmp.get_natoms() != n:
-                raise RuntimeError(f"LAMMPS has {lmp.get_natoms()} atoms, expected {n}")
-            energy = float(lmp.get_thermo("pe"))
-            nlocal = lmp.extract_global("nlocal")
-            ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal), dtype=np.int64).copy()
-            f = np.array(lmp.numpy.extract_atom("f", nelem=nlocal, dim=3), dtype=float).copy()
-            e = np.array(
-                lmp.numpy.extract_compute(
-                    "peatom", lammps.LMP_STYLE_ATOM, lammps.LMP_TYPE_VECTOR
-                ),
-                dtype=float,
-            )[:nlocal].copy()
-            order = np.argsort(ids)
-            if not np.array_equal(ids[order], np.arange(1, n + 1)):
-                raise RuntimeError("LAMMPS atom ids are not 1..N")
-            forces = f[order] @ geom["R"].T
-            energies = e[order]
-
-            stress = None
-            if geom["periodic_count"] == 3:
-                p = np.array(
-                    lmp.numpy.extract_compute(
-                        "vir", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR
-                    ),
-                    dtype=float,
-                )[:6].copy()
-                nktv2p = float(lmp.extract_global("nktv2p"))
-                # LAMMPS vector: pxx pyy pzz pxy pxz pyz (pressure units, bar)
-                # pressure virial part = W/V; ASE stress = (1/V) dE/deps = -W/V
-                s = -p / nktv2p
-                S = np.array([
-                    [s[0], s[3], s[4]],
-                    [s[3], s[1], s[5]],
-                    [s[4], s[5], s[2]],
-                ])
-                R = geom["R"]
-                S = R @ S @ R.T
-                stress = np.array([S[0, 0], S[1, 1], S[2, 2], S[1, 2], S[0, 2], S[0, 1]])
+            out = read_results(lmp, geom, n, atom_energies=True)
     finally:
         lmp.close()
-    return {"energy": energy, "energies": energies, "forces": forces, "stress": stress}
+    return out
+
+
+def read_results(lmp, geometry, n, atom_energies=False):
+    """After ``run 0`` with ``compute vir all pressure NULL virial`` (and, for
+    ``atom_energies``, ``compute peatom all pe/atom``): the energy, the forces and per-atom
+    energies in the atoms' own frame and order, and the stress (Voigt, eV/A^3, ASE's sign;
+    None unless all three directions are periodic), from LAMMPS in the frame of
+    ``lammps_geometry``."""
+    lammps = load_lammps_module()
+    if lmp.get_natoms() != n:
+        raise RuntimeError(f"LAMMPS has {lmp.get_natoms()} atoms, expected {n}")
+    energy = float(lmp.get_thermo("pe"))
+    nlocal = lmp.extract_global("nlocal")
+    ids = np.array(lmp.numpy.extract_atom("id", nelem=nlocal), dtype=np.int64).copy()
+    f = np.array(lmp.numpy.extract_atom("f", nelem=nlocal, dim=3), dtype=float).copy()
+    order = np.argsort(ids)
+    if not np.array_equal(ids[order], np.arange(1, n + 1)):
+        raise RuntimeError("LAMMPS atom ids are not 1..N")
+    R = geometry["R"]
+    out = {"energy": energy, "forces": f[order] @ R.T, "stress": None}
+    if atom_energies:
+        e = np.array(lmp.numpy.extract_compute("peatom", lammps.LMP_STYLE_ATOM,
+                                               lammps.LMP_TYPE_VECTOR), dtype=float)
+        out["energies"] = e[:nlocal].copy()[order]
+    if geometry["periodic_count"] == 3:
+        p = np.array(lmp.numpy.extract_compute("vir", lammps.LMP_STYLE_GLOBAL,
+                                               lammps.LMP_TYPE_VECTOR), dtype=float)[:6].copy()
+        nktv2p = float(lmp.extract_global("nktv2p"))
+        # LAMMPS vector: pxx pyy pzz pxy pxz pyz (pressure units, bar)
+        # pressure virial part = W/V; ASE stress = (1/V) dE/deps = -W/V
+        s = -p / nktv2p
+        S = np.array([[s[0], s[3], s[4]], [s[3], s[1], s[5]], [s[4], s[5], s[2]]])
+        S = R @ S @ R.T
+        out["stress"] = np.array([S[0, 0], S[1, 1], S[2, 2], S[1, 2], S[0, 2], S[0, 1]])
+    return out
 
 
 # ---------------------------------------------------------------------------
