@@ -182,7 +182,8 @@ def cmd_ladder(args):
     element = args.data.split(":")[1] if args.data.startswith("mlearn:") else None
     rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
                 cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
-                max_iter=args.max_iter, out=args.out, seed=args.seed, climb=not args.no_climb,
+                shared_filters=args.shared_filters, max_iter=args.max_iter, out=args.out,
+                seed=args.seed, climb=not args.no_climb,
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
                 iterations_override=iterations,
@@ -230,6 +231,9 @@ def cmd_fit(args):
     else:
         train, val = data, None
     rung0 = None
+    if args.shared_filters and (args.climb_from or args.model not in LADDER):
+        raise CLIError("--shared-filters builds a preset's filter bank; a climb keeps its rung "
+                       "0's bank and a model file its own (fit rung 0 with --shared-filters)")
     if args.climb_from:
         if args.model not in LADDER:
             raise CLIError("--from climbs a preset from a fitted rung 0: name a preset, "
@@ -240,7 +244,8 @@ def cmd_fit(args):
                         angular_cutoff=args.angular_cutoff)
     elif args.model in LADDER:
         model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
-                        angular_cutoff=args.angular_cutoff)[args.model]
+                        angular_cutoff=args.angular_cutoff,
+                        shared_filters=args.shared_filters)[args.model]
     elif os.path.exists(args.model):
         model = _read_model_file(args.model)
     else:
@@ -715,6 +720,9 @@ def build_parser():
                      help="end every preset's angular filters f_k here, rung 0's included (the "
                           "three-body terms see only nearer neighbours; cheaper; default: "
                           "--cutoff)")
+    lad.add_argument("--shared-filters", action="store_true",
+                     help="tie every preset's filters across neighbour species (fewer "
+                          "parameters; descriptors blind to the neighbours' elements)")
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
@@ -781,6 +789,9 @@ def build_parser():
                           "(default 1.5)")
     fit.add_argument("--angular-cutoff", type=float, default=None,
                      help="end the preset's angular filters f_k here (default: --cutoff)")
+    fit.add_argument("--shared-filters", action="store_true",
+                     help="tie the preset's filters across neighbour species (fewer "
+                          "parameters; descriptors blind to the neighbours' elements)")
     fit.add_argument("--from", dest="climb_from", metavar="RUNG0_MODEL",
                      help="climb: start the preset from this fitted rung-0 model file")
     fit.add_argument("--prior", type=float, default=0.0,

@@ -7,6 +7,12 @@ rho and f are indexed by the neighbour's species b, g by the unordered neighbour
 The K filters of one species (or pair) share a knot grid, so the kernels locate the interval
 once for all of them.  Radial filters of new models are pinned to value 0 and slope 0 at the
 cutoff, so energies and forces are continuous there (files read from LAMMPS keep their ends).
+
+A *shared* bank (``FilterBank.share()``, ``presets(..., shared_filters=True)``) ties the filters
+across neighbour species: rho_k^b = rho_k, f_k^b = f_k and g_k^{bc} = g_k for every b, c, so an
+atom's descriptors count its neighbours whatever their element (the network, the pair term and
+e0 stay per species).  The kernels still see one bank per species, identical copies; the model's
+parameter vector holds each tied filter once (``tied()``).
 """
 import numpy as np
 
@@ -63,9 +69,12 @@ class FilterBank:
     pinned : bool
         Require every radial filter to end with value 0 and slope 0 (new models); files from
         LAMMPS are read with ``pinned=False``.
+    shared : bool
+        The filters are tied across neighbour species: every species' rho and f bank and every
+        pair's g bank must be the same functions (``share()`` makes such a bank).
     """
 
-    def __init__(self, species, rho, f=None, g=None, pinned=True):
+    def __init__(self, species, rho, f=None, g=None, pinned=True, shared=False):
         self.species = list(species)
         n = len(self.species)
         if (f is None) != (g is None):
@@ -106,6 +115,15 @@ class FilterBank:
                 if s.values[-1] != 0.0 or s.dN != 0.0:
                     raise ValueError("pinned radial filters must end with value 0 and slope 0 "
                                      f"at the cutoff; got value {s.values[-1]}, slope {s.dN}")
+        self.shared = bool(shared)
+        for group in self.tied():
+            first = group[0]
+            for s in group[1:]:
+                if ((s.x0, s.x1, s.n_knots, s.d0, s.dN) != (first.x0, first.x1, first.n_knots,
+                                                             first.d0, first.dN)
+                        or not np.array_equal(s.values, first.values)):
+                    raise ValueError("a shared filter bank needs the same filters for every "
+                                     "neighbour species and pair; FilterBank.share() makes one")
 
     # -- structure -------------------------------------------------------------------------
     def banks(self):
@@ -114,6 +132,49 @@ class FilterBank:
         if self.f is not None:
             out += self.f + [self.g[k] for k in pair_keys(len(self.species))]
         return out
+
+    def tied(self):
+        """Groups of filters that are one function (a shared bank): for each filter k, the
+        rho_k of every species, the f_k of every species and the g_k of every pair, the first
+        of each group standing for all.  Empty for an unshared bank."""
+        if not self.shared:
+            return []
+        n = len(self.species)
+        out = [[self.rho[b][k] for b in range(n)] for k in range(self.n_radial)]
+        if self.f is not None:
+            keys = pair_keys(n)
+            out += [[self.f[b][k] for b in range(n)] for k in range(self.n_angular)]
+            out += [[self.g[key][k] for key in keys] for k in range(self.n_angular)]
+        return [group for group in out if len(group) > 1]
+
+    def primary(self):
+        """The banks whose filters stand for their tied copies (a shared bank: species 0's rho
+        and f, pair (0, 0)'s g), or every bank: ``(rho, f, g)`` as lists of banks."""
+        keys = pair_keys(len(self.species))
+        if self.shared:
+            return ([self.rho[0]], None if self.f is None else [self.f[0]],
+                    None if self.g is None else [self.g[keys[0]]])
+        return (self.rho, self.f, None if self.g is None else [self.g[k] for k in keys])
+
+    def sync(self):
+        """Copy each tied group's first filter into the others (after its parameters moved)."""
+        for group in self.tied():
+            first = group[0]
+            for s in group[1:]:
+                s.values[:] = first.values
+                s.d0, s.dN = first.d0, first.dN
+
+    def share(self):
+        """A shared copy of this bank: every neighbour species gets species 0's rho and f
+        filters and every pair the g filters of pair (0, 0)."""
+        n = len(self.species)
+        rho = [[s.copy() for s in self.rho[0]] for _ in range(n)]
+        if self.f is None:
+            return FilterBank(self.species, rho, pinned=self.pinned, shared=True)
+        f = [[s.copy() for s in self.f[0]] for _ in range(n)]
+        g0 = self.g[pair_keys(n)[0]]
+        g = {key: [s.copy() for s in g0] for key in pair_keys(n)}
+        return FilterBank(self.species, rho, f, g, pinned=self.pinned, shared=True)
 
     def radial_splines(self):
         return [s for bank in self.rho + (self.f or []) for s in bank]
@@ -132,9 +193,11 @@ class FilterBank:
 
     @property
     def n_params(self):
-        """Free parameters: pinned ends of radial filters do not count."""
-        total = sum(s.params.size for bank in self.banks() for s in bank)
-        return total - (2 * len(self.radial_splines()) if self.pinned else 0)
+        """Free parameters: pinned ends of radial filters and tied copies do not count."""
+        rho, f, g = self.primary()
+        radial = [s for bank in rho + (f or []) for s in bank]
+        total = sum(s.params.size for bank in rho + (f or []) + (g or []) for s in bank)
+        return total - (2 * len(radial) if self.pinned else 0)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -188,7 +251,7 @@ class FilterBank:
         cp = lambda banks: [[s.copy() for s in bank] for bank in banks]
         g = None if self.g is None else {k: [s.copy() for s in v] for k, v in self.g.items()}
         return FilterBank(self.species, cp(self.rho), None if self.f is None else cp(self.f), g,
-                          pinned=self.pinned)
+                          pinned=self.pinned, shared=self.shared)
 
     # -- files -----------------------------------------------------------------------------
     def to_dict(self):
@@ -199,6 +262,8 @@ class FilterBank:
             d["f"] = {sp[b]: [s.to_dict() for s in bank] for b, bank in enumerate(self.f)}
             d["g"] = {f"{sp[a]}-{sp[b]}": [s.to_dict() for s in bank]
                       for (a, b), bank in self.g.items()}
+        if self.shared:
+            d["shared"] = True
         return d
 
     @classmethod
@@ -213,4 +278,5 @@ class FilterBank:
             for key, bank in d["g"].items():
                 a, b = (idx[s] for s in key.split("-"))
                 g[(min(a, b), max(a, b))] = load(bank)
-        return cls(species, rho, f, g, pinned=d.get("pinned", True))
+        return cls(species, rho, f, g, pinned=d.get("pinned", True),
+                   shared=d.get("shared", False))

@@ -83,7 +83,8 @@ def climbed(rung0, name, data, seed=0, angular_cutoff=None):
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=True, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
-         prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None):
+         prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None,
+         shared_filters=False):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -103,7 +104,9 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     fitting it (``fit(e0=...)``), so its pair term and embedding carry the cohesive energy.
     ``data``: how to name the dataset in ladder.md's header (the CLI passes its ``--data``
     spec); default: the training set's name.  ``validation_set``: a Dataset to validate on
-    instead of splitting ``validation`` off ``train``.
+    instead of splitting ``validation`` off ``train``.  ``shared_filters``: every preset's
+    filters tied across neighbour species (``presets(..., shared_filters=True)``; the climbed
+    presets inherit rung 0's tied bank).
     ``log``: True (default) reports on the ``snnp.ladder`` logger (INFO), a callable gets each
     line, False is silent.  ``progress``: tqdm bars over the presets and each fit ("auto":
     when standard error is a terminal).  ``provenance``: a dict stored in every saved model
@@ -150,7 +153,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
-                          angular_cutoff=angular_cutoff)
+                          angular_cutoff=angular_cutoff, shared_filters=shared_filters)
     core = _core_from(train, models)
     rows, fitted = [], {}
     bar = None
@@ -183,8 +186,9 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         err = model.score(test)
         rows.append({
             "preset": name, "class": type(model).__name__, "n_params": model.n_params,
-            "filters": f"{model.n_radial}+{model.n_angular}",
-            "angular_cutoff": angular_cutoff,
+            "filters": f"{model.n_radial}+{model.n_angular}"
+                       + (" shared" if model.filters.shared and model.n_species > 1 else ""),
+            "angular_cutoff": angular_cutoff, "shared_filters": model.filters.shared,
             "mlp": "x".join(map(str, model.mlp.widths)) if model.mlp else "-",
             "energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
             "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
@@ -224,7 +228,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "validation_atoms": _n_atoms(val_set or ()), "test_atoms": _n_atoms(test),
                 "threads": get_num_threads(), "timing_atoms": len(timing), "cutoff": cutoff,
                 "iterations": iterations, "climb": climb, "loss": loss.to_dict(),
-                "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff}
+                "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff,
+                "shared_filters": shared_filters}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)
         if not_plotted:
             say(f"pareto.png/.svg not written: {not_plotted}", flush=True)

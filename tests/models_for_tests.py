@@ -150,3 +150,10 @@ MODELS = {
 
 #: models whose radial splines all reach value 0 and slope 0 at the cutoff
 SMOOTH = [name for name in MODELS if name not in ("Si_1", "TiO")]
+
+
+def with_shared_filters(model):
+    """The model with its filter bank tied across neighbour species (``FilterBank.share``)."""
+    model.filters = model.filters.share()
+    model.invalidate()
+    return model

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import snnp
-from models_for_tests import alloy, random_ladder_model, random_spline_meam, with_core
+from models_for_tests import (alloy, random_ladder_model, random_spline_meam, with_core,
+                              with_shared_filters)
 from snnp.data import Structure
 from snnp.training import Batch, Loss, loss_and_gradient
 
@@ -35,6 +36,10 @@ MODELS = {
     "smeam_core_2": lambda: with_core(random_spline_meam(["Cu", "Ag"], 5)),
     "snnp_core_2": lambda: with_core(random_ladder_model(snnp.SNNP, ["Cu", "Ag"], 2, 2,
                                                          widths=(4,), seed=6)),
+    # filters tied across neighbour species: each tied filter's gradient sums its copies'
+    "smeam_shared_2": lambda: with_shared_filters(random_spline_meam(["Cu", "Ag"], 7)),
+    "snnp_shared_3": lambda: with_shared_filters(random_ladder_model(
+        snnp.SNNP, ["Cu", "Ag", "Au"], 2, 2, widths=(4,), seed=8)),
 }
 
 

@@ -5,7 +5,10 @@ composition alone; zero forces) and give each species its e0 and each species pa
 the climb from a fitted two-species rung 0 starts at rung 0's energies; save/load is bit for
 bit; the meam/spline export of rung 0 equals LAMMPS ``pair_style meam/spline`` and the
 ``pair_style snnp`` plugin equals Python for rungs 0 and 2 on 1 and 2 MPI ranks, with the
-species in reverse order in LAMMPS's types; ``snnp ladder --data emt-cuau`` runs.
+species in reverse order in LAMMPS's types; ``snnp ladder --data emt-cuau`` runs.  A filter
+bank shared across the two species (``presets(..., shared_filters=True)``) makes descriptors
+blind to the neighbours' elements, keeps its copies identical through fits, climbs and files,
+and is what ``snnp fit --shared-filters`` builds.
 Where LAMMPS or a compiler is absent those tests skip with the reason (fail under CI=true).
 """
 import json
@@ -193,6 +196,80 @@ def test_two_species_models_save_and_load_bit_for_bit(rung0, rung2, split, tmp_p
                 assert np.array_equal(x[key], y[key]), key
         same = lambda d: json.dumps(d, sort_keys=True, default=float)   # NaN == NaN here
         assert same(back.score(test)) == same(model.score(test))
+
+
+# -- filters shared across the species -----------------------------------------------------------
+
+def _tied_copies_equal(model):
+    groups = model.filters.tied()
+    assert groups and all(len(g) in (2, 3) for g in groups)      # species or pairs
+    return all(np.array_equal(s.values, g[0].values) and (s.d0, s.dN) == (g[0].d0, g[0].dN)
+               for g in groups for s in g[1:])
+
+
+def test_a_shared_bank_sees_neighbours_whatever_their_element(cuau):
+    """Descriptors of an atom do not change when its neighbours change element (they do with
+    the unshared bank); the parameter vector holds each tied filter once."""
+    atoms = next(s.atoms for s in cuau if s.group == "SolidSolution").copy()
+    swapped = atoms.copy()
+    symbols = np.array(swapped.get_chemical_symbols())
+    symbols[1:] = np.where(symbols[1:] == "Cu", "Au", "Cu")     # atom 0 keeps its element
+    swapped.set_chemical_symbols(symbols)
+    for shared in (True, False):
+        model = snnp.presets(SPECIES, cutoff=CUTOFF, shared_filters=shared)["snnp_medium"]
+        G, G_swapped = model.descriptors(atoms)[0], model.descriptors(swapped)[0]
+        if shared:
+            np.testing.assert_allclose(G_swapped, G, rtol=1e-12, atol=1e-12)
+        else:
+            bank = model.filters
+            for s in bank.rho[0] + bank.f[0]:               # make the banks differ
+                s.values[:-1] *= 1.5
+            model.invalidate()
+            assert np.abs(model.descriptors(swapped)[0] - model.descriptors(atoms)[0]).max() > 1e-3
+    one = snnp.presets(SPECIES, cutoff=CUTOFF)["snnp_medium"]
+    tied = snnp.presets(SPECIES, cutoff=CUTOFF, shared_filters=True)["snnp_medium"]
+    # rho 12 x 12 and f 4 x 12 per species, g 4 x 12 per pair: 528 parameters, tied 240
+    assert (one.filters.n_params, tied.filters.n_params) == (528, 240)
+    assert one.n_params - tied.n_params == 288
+    assert not snnp.presets(["Cu"], shared_filters=True)["snnp_small"].filters.tied()
+
+
+def test_shared_filters_stay_tied_through_fit_climb_and_file(split, tmp_path):
+    train, test = split
+    e_base, f_base = _baseline(train, test)
+    rung0 = snnp.presets(SPECIES, cutoff=CUTOFF, shared_filters=True)["smeam"]
+    rung0.fit(train, max_iter=30, log=False)
+    assert rung0.filters.shared and _tied_copies_equal(rung0)
+    net = snnp.ladder.climbed(rung0, "snnp_small", train).fit(train, max_iter=20, log=False)
+    assert net.filters.shared and _tied_copies_equal(net)
+    e_rmse, f_rmse = _errors(net, test)
+    print(f"\nshared snnp_small: held-out {e_rmse:.1f} meV/atom, {f_rmse:.3f} eV/A "
+          f"(baseline {e_base:.1f}, {f_base:.3f})")
+    assert e_rmse < 0.5 * e_base and f_rmse < 0.6 * f_base
+    path = tmp_path / "shared.json"
+    net.save(path)
+    assert json.loads(path.read_text())["model"]["filters"]["shared"] is True
+    back = snnp.load(path)
+    assert back.filters.shared and np.array_equal(back.get_params(), net.get_params())
+    x, y = back.compute(test[0].atoms, PROPS), net.compute(test[0].atoms, PROPS)
+    assert all(np.array_equal(x[k], y[k]) for k in PROPS)
+    # a file whose "shared" bank is not one function is refused, naming the rule
+    doc = json.loads(path.read_text())
+    doc["model"]["filters"]["rho"]["Cu"][0]["values"][0] += 0.1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="shared filter bank needs the same filters"):
+        snnp.load(path)
+
+
+def test_cli_fit_shared_filters(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "smeam", "--data", "emt-cuau", "--shared-filters", "--max-iter", "5",
+                 "--cutoff", str(CUTOFF), "--out", "m.json", "--quiet"]) == 0
+    model = snnp.load("m.json")
+    assert model.filters.shared and _tied_copies_equal(model)
+    assert main(["fit", "m.json", "--data", "emt-cuau", "--shared-filters",
+                 "--out", "n.json"]) == 2
+    assert "--shared-filters builds a preset" in capsys.readouterr().err
 
 
 # -- LAMMPS ---------------------------------------------------------------------------------------

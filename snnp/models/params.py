@@ -1,7 +1,8 @@
 """The flat parameter vector of a model (what fits optimise).
 
 Order: e0, then every spline (pair term, radial filters, angular filters f and g, U; a spline
-pinned to value 0 and slope 0 at its end lacks those two), then the MLP weights.  ``param_layout``
+pinned to value 0 and slope 0 at its end lacks those two; a filter tied across neighbour species,
+``FilterBank.shared``, appears once), then the MLP weights.  ``param_layout``
 gives each group's slice; ``_data_grad_to_params`` maps a gradient over the kernels' packed
 spline data (``tables.py``) onto these parameters.
 """
@@ -27,12 +28,12 @@ class ParametersMixin:
     def _spline_entries(self):
         """(group, spline, pinned) for every spline, in the order of the parameter vector."""
         pinned = self.filters.pinned
+        rho, f, g = self.filters.primary()
         out = [("pair", self.pair[k], pinned) for k in pair_keys(self.n_species)] if self.pair else []
-        out += [("radial", s, pinned) for bank in self.filters.rho for s in bank]
-        if self.filters.f is not None:
-            out += [("angular", s, pinned) for bank in self.filters.f for s in bank]
-            out += [("angular", s, False) for k in pair_keys(self.n_species)
-                    for s in self.filters.g[k]]
+        out += [("radial", s, pinned) for bank in rho for s in bank]
+        if f is not None:
+            out += [("angular", s, pinned) for bank in f for s in bank]
+            out += [("angular", s, False) for bank in g for s in bank]
         out += [("U", s, False) for s in (self.U or [])]
         return out
 
@@ -73,6 +74,7 @@ class ParametersMixin:
             else:
                 s.values[:] = v[:-2]
                 s.d0, s.dN = float(v[-2]), float(v[-1])
+        self.filters.sync()
         if self.mlp is not None:
             flat = vector[layout[-1][1]]
             per = self.mlp.n_params // self.n_species
@@ -118,4 +120,6 @@ class ParametersMixin:
                 g[n - 1] += ext[2, k]
                 g[n + 1] += ext[3, k]
                 by_id[id(s)] = g
+        for group in self.filters.tied():          # one function: the sum over its copies
+            by_id[id(group[0])] = sum(by_id[id(s)] for s in group)
         return [by_id.get(id(s)) for _, s, _ in self._spline_entries()]

@@ -25,7 +25,7 @@ LADDER = {
 
 
 def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
-            angular_cutoff=None, core=True):
+            angular_cutoff=None, core=True, shared_filters=False):
     """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
 
     Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
@@ -37,6 +37,9 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     cheaper.  Rungs 0 and 1 stay in the meam/spline form (a spline may end before the cutoff).
     ``core``: give every preset of chemical elements a ZBL core (``snnp.ZBLCore``) whose radii
     ``fit`` chooses from the training data (until then r_out = r_min); False: none.
+    ``shared_filters``: tie every preset's filters across neighbour species
+    (``FilterBank.share``): fewer parameters, descriptors blind to the neighbours' elements
+    (the network, pair term and e0 stay per species).  Nothing changes for one species.
     """
     species = list(species)
     n = len(species)
@@ -44,6 +47,8 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     for name, (cls, K_r, K_a, widths) in LADDER.items():
         filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
                                      angular_cutoff=angular_cutoff)
+        if shared_filters:
+            filters = filters.share()
         pair = {k: Spline(r_min, cutoff, np.zeros(12)) for k in pair_keys(n)}
         U = [Spline(-1.0, 10.0, np.zeros(10)) for _ in species] if cls is not SNNP else None
         mlp = (MLPEmbedding(n, K_r + K_a, widths, activation, seed=seed)

@@ -212,7 +212,8 @@ class SNNP(Model):
                     raise ValueError(f"angular_cutoff: {exc}") from None
                 f.append([first] + added([first], n_angular, "f"))
             g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
-        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned)
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
+                             shared=model.filters.shared)
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
         pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
         out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
