@@ -5,7 +5,7 @@ set, time them all in one run, and write
 the table in ``models_zoo/README.md``.
 
     python models_zoo/build_zoo.py [--elements Li Mo Si] [--presets ...] [--max-iter 600]
-                                   [--data-dir ../shared/data/mlearn]
+                                   [--repulsion EL=W ...] [--data-dir ../shared/data/mlearn]
 
 It is ``snnp.ladder.scan`` per element: rung 0 first, the other presets climbing from it, each
 fit run once and checkpointed under ``models_zoo/.build`` (run the script again after a kill and
@@ -48,6 +48,9 @@ def main():
                    help="iterations for a preset instead of max_iter x EFFORT")
     p.add_argument("--prior", nargs="+", default=[], metavar="EL=W",
                    help="Loss(prior=W) for an element's climbed presets (towards its rung 0)")
+    p.add_argument("--repulsion", nargs="+", default=[], metavar="EL=W",
+                   help="Loss(repulsion=W) for an element's presets: the probes of snnp.probes "
+                        "(energies rising at and below the data edge)")
     p.add_argument("--e0", nargs="+", default=[], metavar="EL=EV",
                    help="an element's isolated-atom energy (eV): its presets hold e0 there "
                         "instead of fitting it (fit(e0=...))")
@@ -83,13 +86,15 @@ def main():
         args.tables_only = True
     prior, e0 = _per_element(p, "--prior", args.prior), _per_element(p, "--e0", args.e0)
     reach = _per_element(p, "--angular-cutoff", args.angular_cutoff)
+    repulsion = _per_element(p, "--repulsion", args.repulsion)
     for el in [] if args.tables_only else args.elements:
         train, validation, test = _data(el, args.data_dir)
         build = os.path.join(HERE, ".build", el)
         start = time.time()
         rows = snnp.ladder.scan(train, test, presets=args.presets, cutoff=args.cutoff,
                                 validation_set=validation, data=SYSTEMS.get(el, f"mlearn:{el}"),
-                                loss=snnp.Loss(**LOSS), max_iter=args.max_iter, out=build,
+                                loss=snnp.Loss(**LOSS, repulsion=repulsion.get(el, 0.0)),
+                                max_iter=args.max_iter, out=build,
                                 iterations_override={k: int(v) for k, v in
                                                      (s.split("=") for s in args.iterations)},
                                 checkpoint_dir=os.path.join(build, "checkpoints"),

@@ -329,6 +329,7 @@ def _loss(args):
     from .training import Loss
     return Loss(energy=args.energy_weight, forces=args.forces_weight, stress=args.stress_weight,
                 curvature=args.curvature_weight, l2=args.l2_weight,
+                repulsion=args.repulsion_weight,
                 prior=getattr(args, "prior", 0.0) if args.command == "fit" else 0.0)
 
 
@@ -667,7 +668,10 @@ def _add_run_options(parser, loss_defaults):
                                 ("forces", forces, "(force component, eV/A)^2"),
                                 ("stress", stress, "(stress component, GPa)^2"),
                                 ("curvature", 1e-8, "integrated spline curvature"),
-                                ("l2", 1e-7, "squared network weights")):
+                                ("l2", 1e-7, "squared network weights"),
+                                ("repulsion", 0.0, "the repulsion probes' violations "
+                                 "(eV/A, GPa)^2: energies must rise at and below the data "
+                                 "edge")):
         parser.add_argument(f"--{name}-weight", type=float, default=default, metavar="W",
                             help=f"loss weight of {what} (default {default:g}; snnp.Loss)")
     parser.add_argument("--log-level", default="INFO", type=str.upper,

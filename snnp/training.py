@@ -49,6 +49,7 @@ class Loss:
           + curvature * sum_splines integral s''(x)^2 dx
           + l2 * sum of squared network weights (not biases)
           + prior * mean_atoms w_s (e_i - e_i^prior)^2                [eV]^2
+          + repulsion * mean_probes h_p^2                             [eV/A]^2, [GPa]^2
 
     The last term needs ``fit(..., prior=model)``: it pulls the per-atom energies e_i towards
     those of a simpler fitted model (rung 0, say).  Total energies fix only the sums of e_i
@@ -57,16 +58,24 @@ class Loss:
     its data say little (on mlearn Si its effect was within the scatter between fits:
     docs/accuracy.md).
 
+    The repulsion term needs no labels: ``fit`` adds the probes of ``snnp.probes`` (pair
+    approaches at the data edge, training cells compressed to V/V0 = 0.4-0.9) and h_p is how far
+    a probe's energy fails to rise along its path: max(0, margin - dE/dlambda) in eV/A for an
+    approach, max(0, margin - pressure) in GPa for a compression (docs/training.md, "Where the
+    data end").
+
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
     weights w_s.  Every weight must be a finite number >= 0, and at least one of energy,
     forces, stress and prior > 0 (else there is nothing to fit): a ValueError names the weight.
     """
 
     #: the weights, in the order of the constructor's arguments
-    WEIGHTS = ("energy", "forces", "stress", "curvature", "l2", "prior")
+    WEIGHTS = ("energy", "forces", "stress", "curvature", "l2", "prior", "repulsion")
 
-    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7, prior=0.0):
-        for name, value in zip(self.WEIGHTS, (energy, forces, stress, curvature, l2, prior)):
+    def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7, prior=0.0,
+                 repulsion=0.0):
+        for name, value in zip(self.WEIGHTS, (energy, forces, stress, curvature, l2, prior,
+                                              repulsion)):
             try:
                 setattr(self, name, float(value))
             except (TypeError, ValueError):
@@ -91,6 +100,8 @@ class Loss:
                    curvature=self.curvature, l2=self.l2)
         if self.prior:
             out["prior"] = self.prior
+        if self.repulsion:
+            out["repulsion"] = self.repulsion
         return out
 
 
@@ -131,6 +142,10 @@ class Batch:
         self.has_stress = np.all(np.isfinite(self.stress), axis=1) & (self.volume > 1e-12)
         self.prior_energies = (cat("prior_energies") if all("prior_energies" in p for p in _parts)
                                else None)
+        # repulsion probes (snnp.probes): approach directions per atom, compressed cells
+        self.approach = cat("approach")
+        self.is_approach = np.array([p["is_approach"] for p in _parts])
+        self.compressed = np.array([p["compressed"] for p in _parts])
         self.composition = np.zeros((self.n_structures, self.n_species))
         np.add.at(self.composition, (self.structure, self.species), 1.0)
 
@@ -155,7 +170,10 @@ def _prepare(index, st, model):
             "stress": np.full(6, np.nan) if st.stress is None else st.stress,
             "weight": st.weight, "group": st.group, "index": index, "name": st.name,
             "forces": np.zeros((n, 3)) if st.forces is None else st.forces,
-            "has_forces": np.full(n, st.forces is not None)}
+            "has_forces": np.full(n, st.forces is not None),
+            "approach": np.zeros((n, 3)) if getattr(st, "approach", None) is None else st.approach,
+            "is_approach": getattr(st, "approach", None) is not None,
+            "compressed": bool(getattr(st, "compressed", False))}
 
 
 def _name(structure):
@@ -173,12 +191,12 @@ def predict(model, batch, atom_energies=False):
     with ``atom_energies`` also the per-atom energies (N,), e0 included."""
     out = model.tables.compute(batch.positions, batch.species, batch.offsets, batch.neighbors,
                                batch.shifts, forces=True, virial=False,
-                               atom_virial=bool(batch.has_stress.any()))
+                               atom_virial=bool(batch.has_stress.any() or batch.compressed.any()))
     _check_batch_distances(model, batch, out)
     eps = out["energies"] + model.e0[batch.species]
     energy = batch.per_structure(eps)
     stress = np.full((batch.n_structures, 6), np.nan)
-    if batch.has_stress.any():
+    if batch.has_stress.any() or batch.compressed.any():
         W = np.zeros((batch.n_structures, 3, 3))
         np.add.at(W, batch.structure, out["atom_virial"])
         W = 0.5 * (W + W.transpose(0, 2, 1))
@@ -186,6 +204,7 @@ def predict(model, batch, atom_energies=False):
             # Voigt order xx yy zz yz xz xy (W is symmetric: ASE's averaging of the
             # off-diagonal pairs changes no bit); C order as the kernels' arrays
             stress = np.ascontiguousarray(full_3x3_to_voigt_6_stress(W / batch.volume[:, None, None]))
+        stress[batch.volume <= 1e-12] = np.nan          # no cell: no stress
     if atom_energies:
         return energy, out["forces"], stress, eps
     return energy, out["forces"], stress
@@ -209,6 +228,39 @@ def _check_batch_distances(model, batch, out):
             what += f", group {part['group']!r}"
         message = str(exc).replace(f"atoms {i} and {j}", f"atoms {i - first} and {j - first}", 1)
         raise ValueError(f"{what}: {message}") from None
+
+
+def repulsion_violations(batch, forces, stress):
+    """How far each probe of ``batch`` fails to rise along its path (0 where it does, and for
+    every structure that is not a probe): (h, dh/dF per atom (N, 3), dh/dsigma_ii per structure
+    (S,), eV/A^3); h in eV/A for approaches, GPa for compressions (``snnp.probes``)."""
+    from .probes import APPROACH_MARGIN, PRESSURE_MARGIN
+    h = np.zeros(batch.n_structures)
+    dh_dF = np.zeros_like(batch.approach)
+    dh_ds = np.zeros(batch.n_structures)
+    if batch.is_approach.any():
+        # dE/dlambda = -sum_i F_i . u_i must reach the margin
+        slope = -batch.per_structure(np.einsum("ij,ij->i", forces, batch.approach))
+        h = np.where(batch.is_approach, np.maximum(0.0, APPROACH_MARGIN - slope), h)
+        active = (h > 0)[batch.structure] & batch.is_approach[batch.structure]
+        dh_dF = np.where(active[:, None], batch.approach, 0.0)
+    if batch.compressed.any():
+        trace = np.where(batch.compressed[:, None], np.nan_to_num(stress[:, :3]), 0.0).sum(axis=1)
+        pressure = -trace / 3 * EV_A3_TO_GPA
+        hc = np.where(batch.compressed, np.maximum(0.0, PRESSURE_MARGIN - pressure), 0.0)
+        h = np.where(batch.compressed, hc, h)
+        dh_ds = np.where(hc > 0, EV_A3_TO_GPA / 3, 0.0)
+    return h, dh_dF, dh_ds
+
+
+def repulsion_penalty(model, batch, loss):
+    """The repulsion term of the loss on ``batch``'s probes (0 without probes or weight)."""
+    probes = batch.is_approach | batch.compressed
+    if not (loss.repulsion > 0 and probes.any()):
+        return 0.0
+    _, forces, stress = predict(model, batch)
+    h = repulsion_violations(batch, forces, stress)[0]
+    return float(loss.repulsion * np.sum(h ** 2) / probes.sum())
 
 
 def loss_and_gradient(model, batch, loss, gradient=True):
@@ -236,6 +288,12 @@ def loss_and_gradient(model, batch, loss, gradient=True):
         rP, wP = eps - batch.prior_energies, w[batch.structure]
         nP = max(wP.sum(), 1e-300)
         L += loss.prior * np.sum(wP * rP ** 2) / nP
+    probes = batch.is_approach | batch.compressed
+    repel = loss.repulsion > 0 and probes.any()
+    if repel:
+        h, dh_dF, dh_ds = repulsion_violations(batch, forces, stress)
+        nR = probes.sum()
+        L += loss.repulsion * np.sum(h ** 2) / nR
     params = model.get_params()
     L += _regularisation(model, loss, params, gradient=False)
     if not gradient:
@@ -245,13 +303,18 @@ def loss_and_gradient(model, batch, loss, gradient=True):
     kappa = 2 * loss.energy * wE * rE / (batch.n_atoms * nE)
     lam = -(2 * loss.forces / (3 * nF)) * wF[:, None] * rF
     dS = 2 * loss.stress * wS[:, None] * rS / (6 * nS) * EV_A3_TO_GPA       # dL/dsigma (eV/A^3)
+    stressed = s_mask
+    if repel:                                    # the probes' hinges: dL/dF and dL/dsigma
+        lam = lam - (2 * loss.repulsion / nR) * h[batch.structure, None] * dh_dF
+        dS[:, :3] += ((2 * loss.repulsion / nR) * h * dh_ds)[:, None]
+        stressed = s_mask | batch.compressed
     M = np.zeros((S, 3, 3))
     M[:, 0, 0], M[:, 1, 1], M[:, 2, 2] = dS[:, 0], dS[:, 1], dS[:, 2]
     M[:, 1, 2] = M[:, 2, 1] = 0.5 * dS[:, 3]
     M[:, 0, 2] = M[:, 2, 0] = 0.5 * dS[:, 4]
     M[:, 0, 1] = M[:, 1, 0] = 0.5 * dS[:, 5]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = np.where(s_mask[:, None, None], M / batch.volume[:, None, None], 0.0)
+        mu = np.where(stressed[:, None, None], M / batch.volume[:, None, None], 0.0)
     field = (lam, mu, batch.structure)
     kappa_atoms = kappa[batch.structure]
     if prior:                                    # d(prior term)/d e_i, per atom
@@ -611,6 +674,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if isinstance(extrapolation, bool) or not isinstance(extrapolation, (int, np.integer)) \
             or extrapolation < 0:
         raise ValueError(f"extrapolation must be a number of centres >= 0, got {extrapolation!r}")
+    if loss.prior > 0 and loss.repulsion > 0:
+        raise ValueError("Loss(prior=...) and Loss(repulsion=...) cannot be combined: the "
+                         "repulsion probes have no prior energies to be pulled towards")
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -630,6 +696,15 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         raise ValueError(f"core must be 'auto', a snnp.ZBLCore or None, got {core!r}")
     if prior is not None and loss.prior > 0:
         _attach_prior(train_batch, train.structures, prior)
+    probe_batch, fit_batch = None, train_batch
+    if loss.repulsion > 0:
+        from .probes import build_probes
+        if model.core is None:
+            raise ValueError("Loss(repulsion=...) places its probes at the short-range core's "
+                             "radii: fit with core='auto' (or give a ZBLCore)")
+        probe_batch = Batch(build_probes(model.species, model.core, train.structures,
+                                         model.cutoff), model)
+        fit_batch = Batch(None, model, _parts=train_batch.parts + probe_batch.parts)
     if e0 is not None:                      # set only once the data and options are known good
         model.e0 = e0
         model.invalidate()
@@ -660,7 +735,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     free = np.ones(len(model.get_params()), bool)
     for g in freeze:
         free &= ~masks[g]
-    objective = _Objective(model, train_batch, loss, free)
+    objective = _Objective(model, fit_batch, loss, free)
 
     total = max_iter if optimizer == "lbfgs" else epochs
     unit = "iteration" if optimizer == "lbfgs" else "epoch"
@@ -679,6 +754,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             val_err = errors(model, val_batch)
             line += f"  | validation {_summary(val_err)}"
         score = val_loss if val_loss is not None else loss_and_gradient(model, train_batch, loss, gradient=False)[0]
+        if probe_batch is not None:             # the best model also meets the probes
+            score += repulsion_penalty(model, probe_batch, loss)
         if not np.isfinite(score):
             _diverged(model, state, start_params, unit)
         if state["best"] is None or score < state["best"]:
@@ -742,10 +819,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         b1, b2, eps = 0.9, 0.999, 1e-8
         while state["step"] < epochs and not stalled():
             epoch = state["step"]
-            order = np.random.default_rng([seed, epoch]).permutation(train_batch.n_structures)
+            order = np.random.default_rng([seed, epoch]).permutation(fit_batch.n_structures)
             total = 0.0
             for start in range(0, len(order), batch_size):
-                sub = train_batch.subset(order[start:start + batch_size], model)
+                sub = fit_batch.subset(order[start:start + batch_size], model)
                 x = model.get_params()[free]
                 value, g = objective(x, sub)
                 total += value
@@ -980,6 +1057,9 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     coordinates as ``fit`` (``preconditioner``, over the joint parameters)."""
     loss = loss or Loss()
     loss.check()
+    if loss.repulsion > 0:
+        raise ValueError("fit_shared does not place repulsion probes: fit each system's model "
+                         "with fit(..., loss=Loss(repulsion=...)) instead")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"max_iter must be an integer >= 0 (0: initialise only), got {max_iter!r}")
     _check_positive_int("checkpoint_every", checkpoint_every)

@@ -70,6 +70,34 @@ def test_loss_gradient_equals_finite_differences(name):
     assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
 
 
+@pytest.mark.parametrize("name", ["smeam_core_2", "snnp_core_2"])
+def test_repulsion_term_gradient_equals_finite_differences(name):
+    """Loss(repulsion=...) on labelled structures plus the probes of ``snnp.probes`` (pair
+    approaches and compressed cells, several of them violated), every other term on: the
+    hinges enter the gradient through the force field (approaches) and the stress field
+    (compressions)."""
+    from snnp.probes import build_probes
+    from snnp.training import predict, repulsion_violations
+    model = MODELS[name]()
+    structures = _data(model.species)
+    for k, st in enumerate(structures):
+        st.energy = -3.0 * len(st.atoms) + k               # ranks the cells to compress
+    probes = build_probes(model.species, model.core, structures, model.cutoff, n_cells=2)
+    kinds = {p.kind.split()[0] for p in probes}
+    assert {"dimer", "trimer"} <= kinds and sum(p.compressed for p in probes) == 12
+    batch = Batch(structures + probes, model)
+    _, forces, stress = predict(model, batch)
+    h = repulsion_violations(batch, forces, stress)[0]
+    assert (h[len(structures):] > 0).sum() >= 3 and not h[:len(structures)].any()
+    loss = Loss(energy=1.0, forces=0.3, stress=0.5, curvature=1e-3, l2=1e-3, repulsion=2.0)
+    value, grad = loss_and_gradient(model, batch, loss)
+    without = loss_and_gradient(model, batch, Loss(energy=1.0, forces=0.3, stress=0.5,
+                                                   curvature=1e-3, l2=1e-3))
+    assert value > without[0] and np.abs(grad - without[1]).max() > 1e-3 * np.abs(grad).max()
+    fd = _finite_difference_gradient(model, batch, loss)
+    assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
+
+
 def _finite_difference_gradient(model, batch, loss, h=1e-6):
     p0 = model.get_params()
     fd = np.zeros_like(p0)
