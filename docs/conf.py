@@ -91,7 +91,7 @@ PUBLIC_MODULES = ["snnp", "snnp.training", "snnp.ladder", "snnp.io", "snnp.io.la
                   "snnp.calculator", "snnp.core", "snnp.plotting", "snnp.curves",
                   "snnp.splines", "snnp.filters", "snnp.embedding", "snnp.neighbors",
                   "snnp.backends", "snnp.backends.gpu", "snnp.fitlog", "snnp.config",
-                  "snnp.formatting"]
+                  "snnp.formatting", "snnp.probes"]
 
 _documented = set()
 

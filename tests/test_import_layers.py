@@ -22,7 +22,7 @@ TOP = {"snnp", "snnp.cli", "snnp.ladder"}
 
 #: the bottom layer: building blocks that know nothing of models, training or files of models
 BOTTOM = ["snnp._version", "snnp.splines", "snnp.filters", "snnp.embedding", "snnp.neighbors",
-          "snnp.core", "snnp.coverage", "snnp.data", "snnp.io.atomic", "snnp.io.schema"]
+          "snnp.core", "snnp.probes", "snnp.coverage", "snnp.data", "snnp.io.atomic", "snnp.io.schema"]
 #: ... and what they must not reach, directly or through other modules
 ABOVE_BOTTOM = ["snnp.models", "snnp.training", "snnp.io.modelfile", "snnp.ladder", "snnp.cli"]
 
