@@ -232,6 +232,13 @@ def test_a_shared_bank_sees_neighbours_whatever_their_element(cuau):
     assert (one.filters.n_params, tied.filters.n_params) == (528, 240)
     assert one.n_params - tied.n_params == 288
     assert not snnp.presets(["Cu"], shared_filters=True)["snnp_small"].filters.tied()
+    # a shared two-species bank and a one-species bank have one layout: share_filters moves it
+    one_species = snnp.training.share_filters(tied, snnp.presets(["Ag"], cutoff=CUTOFF)["snnp_medium"])
+    bank = tied.param_groups()["radial"]
+    np.testing.assert_array_equal(one_species.get_params()[one_species.param_groups()["radial"]],
+                                  tied.get_params()[bank])
+    with pytest.raises(ValueError, match="filter banks differ in size"):
+        snnp.training.share_filters(one, snnp.presets(["Ag"], cutoff=CUTOFF)["snnp_medium"])
 
 
 def test_shared_filters_stay_tied_through_fit_climb_and_file(split, tmp_path):
