@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 
@@ -104,9 +103,7 @@ def main():
         os.makedirs(os.path.join(HERE, el), exist_ok=True)
         ladder_dir = os.path.join(HERE, "ladders", el)
         os.makedirs(ladder_dir, exist_ok=True)
-        for name in ("ladder.md", "ladder.csv", "ladder.json", "pareto.png", "pareto.svg"):
-            if os.path.exists(os.path.join(build, name)):
-                shutil.copyfile(os.path.join(build, name), os.path.join(ladder_dir, name))
+        _merge_ladder(build, ladder_dir, REFERENCE.get(el))
         for row in rows:
             model = snnp.load(os.path.join(build, f"{row['preset']}.json"))
             row = {"element": el, **row}
@@ -132,6 +129,29 @@ def main():
                    "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
                    "loss": LOSS, "rows": table}, fh, indent=1)
     _write_readme(table)
+
+
+def _merge_ladder(build, ladder_dir, references):
+    """The element's ladder table in ``ladder_dir`` with the rows of the presets just scanned
+    (in ``build``) replacing theirs; the other presets' rows are kept, so a scan of some
+    presets (``--presets smeam snnp_small``) updates the table instead of shrinking it.  Costs
+    of rows from different runs are not comparable until ``--retime``."""
+    with open(os.path.join(build, "ladder.json")) as fh:
+        new = json.load(fh)
+    path = os.path.join(ladder_dir, "ladder.json")
+    rows = new["rows"]
+    meta = dict(new["meta"])
+    if os.path.exists(path):
+        with open(path) as fh:
+            old = json.load(fh)
+        scanned = {r["preset"] for r in rows}
+        kept = [r for r in old["rows"] if r["preset"] not in scanned]
+        if kept:
+            order = {n: k for k, n in enumerate(snnp.models.LADDER)}
+            rows = sorted(rows + kept, key=lambda r: order.get(r["preset"], 99))
+            meta["refitted"] = sorted(scanned, key=lambda n: order.get(n, 99))
+            meta["kept_from"] = old.get("meta", {})
+    snnp.ladder.write_outputs(rows, ladder_dir, meta, references=references)
 
 
 def _data(system, data_dir):

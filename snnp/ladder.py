@@ -341,10 +341,12 @@ def write_outputs(rows, out, meta=None, references=None):
                 f"{k} {e:g} / {f:g}" for k, (e, f) in references.items()) + "\n")
     with atomic_write(os.path.join(out, "ladder.csv")) as fh:
         writer = csv.writer(fh)
-        keys = [k for k in rows[0] if k != "groups"]
+        keys = []                     # every column any row has (rows of older scans lack some)
+        for r in rows:
+            keys += [k for k in r if k != "groups" and k not in keys]
         writer.writerow(keys)
         for r in rows:
-            writer.writerow([r[k] for k in keys])
+            writer.writerow([r.get(k, "") for k in keys])
     with atomic_write(os.path.join(out, "ladder.json")) as fh:
         json.dump({"meta": meta or {}, "rows": rows, "references": references or {}}, fh, indent=1)
     return _try_pareto_plot(rows, out, references)
