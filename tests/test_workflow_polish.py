@@ -192,3 +192,16 @@ def test_mace_style_label_keys(tmp_path, capsys):
     data = snnp.Dataset.from_extxyz(path, energy_key="REF_energy", forces_key="REF_forces")
     assert data[2].energy == pytest.approx(frames[2].info["REF_energy"])
     np.testing.assert_allclose(data[1].forces, 0.01)
+
+
+def test_ladder_csv_takes_every_column_when_rows_of_two_scans_mix(tmp_path):
+    """build_zoo.py --presets SUBSET merges new rows with an older scan's, which lack the newer
+    columns: ladder.csv has every column, empty where a row has no value."""
+    import csv
+    old, new = _rows()
+    new = {**new, "shared_filters": False}
+    ladder.write_outputs([old, new], tmp_path)
+    with open(tmp_path / "ladder.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert table[0]["shared_filters"] == "" and table[1]["shared_filters"] == "False"
+    assert [r["preset"] for r in table] == ["smeam", "snnp_small"]
