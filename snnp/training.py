@@ -61,8 +61,8 @@ class Loss:
     The repulsion term needs no labels: ``fit`` adds the probes of ``snnp.probes`` (pair
     approaches at the data edge, training cells compressed to V/V0 = 0.4-0.9) and h_p is how far
     a probe's energy fails to rise along its path: max(0, margin - dE/dlambda) in eV/A for an
-    approach, max(0, margin - pressure) in GPa for a compression (docs/training.md, "Where the
-    data end").
+    approach, max(0, margin - pressure) in GPa for a compression (docs/theory.md, "Where the
+    data end").  It cannot be combined with the prior.
 
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
     weights w_s.  Every weight must be a finite number >= 0, and at least one of energy,
