@@ -2,14 +2,14 @@
 
     snnp ladder --data inp --shared-filters --max-iter 400 --threads 1 --resumable \
         --presets smeam smeam_nn snnp_small snnp_medium --out inp-shared
-    python scripts/inp_shared_filters.py inp-shared [--out benchmarks/results]
+    python scripts/inp_shared_filters.py inp-shared
 
 The ladder fits every preset with one filter bank for both neighbour elements (rho_k, f_k, g_k
 the same whether the neighbour is In or P; networks, pair terms, the core and e0 per species)
 by the zoo's recipe (rung 0 400 iterations, the others by snnp.ladder.EFFORT, climbing from
 rung 0).  This script scores each model it finds in that folder and the zoo's InP model of the
 same preset on the InP test part, overall and per group, and writes
-``OUT/inp_shared_filters.json`` with the machine and the command.
+``benchmarks/results/inp_shared_filters.json`` with the machine and the command.
 """
 import argparse
 import os
@@ -39,7 +39,6 @@ def _row(model, test):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("ladder_dir", help="the --out folder of the shared-filter ladder")
-    p.add_argument("--out", default=benchinfo.RESULTS)
     args = p.parse_args()
     test = load_data("inp:test")
     rows = []
@@ -60,14 +59,10 @@ def main():
               f"  F {b['force_rmse_eV_per_A']:.3f}  S {b['stress_rmse_GPa']:.2f}", flush=True)
     if not rows:
         raise SystemExit(f"no preset model files in {args.ladder_dir}")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "inp_shared_filters.json")
-    from snnp.io.atomic import atomic_write
-    import json
-    with atomic_write(path) as fh:
-        json.dump({"command": benchinfo.command(), "date": benchinfo.now(),
-                   "machine": benchinfo.machine(), "test_structures": len(test), "rows": rows},
-                  fh, indent=1)
+    path = benchinfo.save("inp_shared_filters.json",
+                          {"command": benchinfo.command(), "date": benchinfo.now(),
+                           "machine": benchinfo.machine(), "test_structures": len(test),
+                           "rows": rows})
     print("written:", path)
 
 

@@ -116,14 +116,9 @@ class FilterBank:
                     raise ValueError("pinned radial filters must end with value 0 and slope 0 "
                                      f"at the cutoff; got value {s.values[-1]}, slope {s.dN}")
         self.shared = bool(shared)
-        for group in self.tied():
-            first = group[0]
-            for s in group[1:]:
-                if ((s.x0, s.x1, s.n_knots, s.d0, s.dN) != (first.x0, first.x1, first.n_knots,
-                                                             first.d0, first.dN)
-                        or not np.array_equal(s.values, first.values)):
-                    raise ValueError("a shared filter bank needs the same filters for every "
-                                     "neighbour species and pair; FilterBank.share() makes one")
+        if any(s != group[0] for group in self.tied() for s in group[1:]):
+            raise ValueError("a shared filter bank needs the same filters for every neighbour "
+                             "species and pair; FilterBank.share() makes one")
 
     # -- structure -------------------------------------------------------------------------
     def banks(self):

@@ -242,8 +242,8 @@ def repulsion_violations(batch, forces, stress):
         # dE/dlambda = -sum_i F_i . u_i must reach the margin
         slope = -batch.per_structure(np.einsum("ij,ij->i", forces, batch.approach))
         h = np.where(batch.is_approach, np.maximum(0.0, APPROACH_MARGIN - slope), h)
-        active = (h > 0)[batch.structure] & batch.is_approach[batch.structure]
-        dh_dF = np.where(active[:, None], batch.approach, 0.0)
+        # approach directions are zero outside approach probes: only violated ones pull
+        dh_dF = np.where((h > 0)[batch.structure, None], batch.approach, 0.0)
     if batch.compressed.any():
         trace = np.where(batch.compressed[:, None], np.nan_to_num(stress[:, :3]), 0.0).sum(axis=1)
         pressure = -trace / 3 * EV_A3_TO_GPA
