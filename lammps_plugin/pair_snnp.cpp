@@ -427,9 +427,10 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
                    "snnp.io.lammps_snnp.write_kernel_tables(model, path) or "
                    "python -m snnp.io.lammps_snnp MODEL.json OUT",
                    path, line.substr(0, 60));
-      // 2: spline coefficients c0[K] c1[K] c2[K] c3[K] per interval; 3: + core, grade records
-      if (version != 2 && version != 3)
-        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 2 and 3 "
+      // 2: spline coefficients c0[K] c1[K] c2[K] c3[K] per interval; 3: + core, grade records;
+      // 4: the grade with its whitening matrix (version 3's per-filter scale is its diagonal)
+      if (version < 2 || version > 4)
+        error->all(FLERR, "pair snnp: {} has snnp-lammps version {}; this plugin reads 2 to 4 "
                    "(write the file again with this snnp: snnp export --lammps)", path, version);
       header = true;
       continue;
@@ -634,8 +635,20 @@ void PairSNNP::parse(const std::string &text, const std::string &path)
     if (t.grade_M < 1 || KG < 1)
       error->all(FLERR, "pair snnp: {}: an extrapolation grade needs grade_M >= 1 and a filter",
                  path);
-    expect("grade_ref", t.grade_ref.size(),
-           (size_t) ns * (2 * (size_t) KG + 1 + (size_t) t.grade_M * KG));
+    const size_t M = (size_t) t.grade_M, K = (size_t) KG;
+    if (version == 3) {     // mean[K] inv_scale[K] inv_radius centres -> mean[K] W[K][K] ...
+      expect("grade_ref", t.grade_ref.size(), (size_t) ns * (2 * K + 1 + M * K));
+      std::vector<double> v4;
+      for (int a = 0; a < ns; ++a) {
+        const double *p = t.grade_ref.data() + (size_t) a * (2 * K + 1 + M * K);
+        v4.insert(v4.end(), p, p + K);
+        for (size_t r = 0; r < K; ++r)
+          for (size_t c = 0; c < K; ++c) v4.push_back(r == c ? p[K + r] : 0.0);
+        v4.insert(v4.end(), p + 2 * K, p + 2 * K + 1 + M * K);
+      }
+      t.grade_ref = std::move(v4);
+    }
+    expect("grade_ref", t.grade_ref.size(), (size_t) ns * (K * (K + 1) + 1 + M * K));
   }
   tab = std::move(t);
 }

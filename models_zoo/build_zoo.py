@@ -67,9 +67,16 @@ def main():
     p.add_argument("--short-range", action="store_true",
                    help="fit nothing: give the saved models of --elements the ZBL core and "
                         "extrapolation grade from their training set (what a fit now attaches)")
+    p.add_argument("--regrade", action="store_true",
+                   help="fit nothing: give the saved models of --elements the extrapolation "
+                        "grade a fit now attaches, from their training set (their errors do "
+                        "not change)")
     args = p.parse_args()
     snnp.set_num_threads(args.threads)
     table = _load_table()
+    if args.regrade:
+        _regrade(args.elements, args.presets, args.data_dir)
+        return
     if args.short_range:
         table = _attach_short_range(table, args.elements, args.presets, args.data_dir)
         with open(os.path.join(HERE, "zoo.json")) as fh:
@@ -208,6 +215,27 @@ def _retime(table, elements, data_dir):
     doc["retimed"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
+
+
+def _regrade(elements, presets, data_dir):
+    """Replace each saved model's extrapolation grade by the one ``fit`` now attaches
+    (snnp.ExtrapolationGrade.from_data with its default centres), from the element's whole
+    training set (mlearn) or training part (InP).  Nothing else in the model changes."""
+    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    for el in elements:
+        train = _data(el, data_dir)[0]
+        for name in presets:
+            path = os.path.join(HERE, el, f"{name}.json")
+            if not os.path.exists(path):
+                continue
+            model = snnp.load(path)
+            model.extrapolation = snnp.ExtrapolationGrade.from_data(model, train)
+            model.provenance = {**model.provenance, "extrapolation": {
+                "n_centres": model.extrapolation.n_centres, "structures": len(train),
+                "command": command}}
+            model.save(path)
+            print(f"{el}/{name}: grade with {model.extrapolation.n_centres} centres from "
+                  f"{len(train)} structures", flush=True)
 
 
 def _attach_short_range(table, elements, presets, data_dir):

@@ -14,7 +14,8 @@ For every zoo model of each element (all five presets):
   0.5;
 - for the Si models, the Spearman rank correlation over the 25 Si test structures between the
   structure's absolute energy error and its largest per-atom grade, for the in-kernel grade the
-  model carries (64 centres) and for ``snnp.coverage.FilterCoverage`` on the training set.
+  model carries (``snnp.ExtrapolationGrade``) and for ``snnp.coverage.FilterCoverage`` on the
+  training set.
 
 Writes ``OUT/short_range_curves.json`` (with the machine and the command) and prints the tables
 docs/accuracy.md ("Where the data end") shows.
@@ -72,7 +73,8 @@ def ranking(model, train, test):
         errors.append(abs(r["energy"] - s.energy) / len(s.atoms))
         kernel.append(r["max_extrapolation"])
         coverage.append(float(cover.grade(s.atoms).max()))
-    return {"kernel_64": float(spearmanr(errors, kernel)[0]),
+    return {"kernel": float(spearmanr(errors, kernel)[0]),
+            "kernel_centres": model.extrapolation.n_centres,
             "filter_coverage": float(spearmanr(errors, coverage)[0]),
             "structures": len(test)}
 
@@ -111,7 +113,7 @@ def main():
                 for n in ("dimer", "trimer", "crystal_pair", "eos"))
                 + " | " + " / ".join(f"{row['edge'][n]['dip']:.3g}" for n in ("dimer", "trimer"))
                 + " | " + " / ".join(f"{g:.2g}" for g in row["eos_grades"].values())
-                + (f" | {row['ranking']['kernel_64']:.2f} / {row['ranking']['filter_coverage']:.2f}"
+                + (f" | {row['ranking']['kernel']:.2f} / {row['ranking']['filter_coverage']:.2f}"
                    if "ranking" in row else "") + " |", flush=True)
     doc = {"benchmark": "short-range curves, EOS grades and grade ranking of the zoo models",
            "command": benchinfo.command(), "date": benchinfo.now(),

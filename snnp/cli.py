@@ -775,9 +775,9 @@ def build_parser():
     fit.add_argument("--core", choices=["auto", "none"], default="auto",
                      help="auto (default): a ZBL core with radii from the training data; "
                           "none: no core (docs/theory.md, 'Where the data end')")
-    fit.add_argument("--extrapolation", type=_non_negative_int, default=64,
-                     help="centres of the extrapolation grade the model carries (default 64; "
-                          "0: none)")
+    fit.add_argument("--extrapolation", type=_non_negative_int, default=24,
+                     help="centres of the extrapolation grade the model carries, in its "
+                          "whitened filters (default 24; 1: the Mahalanobis distance; 0: none)")
     fit.add_argument("--max-iter", type=_positive_int, default=500,
                      help="L-BFGS iterations (default 500; with --checkpoint, larger than "
                           "before extends the fit)")

@@ -1,14 +1,13 @@
 """How far an atom's environment lies from the training data, in the model's own filter space.
 
 A network can only interpolate: where an atom's filters G_i fall far from every training atom's,
-its energy is an extrapolation, whatever the training errors say.  ``FilterCoverage`` keeps the
-standardised filters of a training set's atoms (per species, in a k-d tree) and gives each new
-atom its distance to the nearest of them, and a grade: that distance over the distance that
-atoms of held-out training structures have to the rest of the set (its ``quantile``, 0.99 by
-default).  A grade above 1 marks an environment less covered than 99% of held-out training
-atoms were.  It is a warning light, not an error bar: on mlearn Si the largest grade of a test
-structure ranks with its energy error (Spearman 0.45), but the thin surface that every network
-rung overbinds grades 0.91 (docs/accuracy.md).
+its energy is an extrapolation, whatever the training errors say.  ``ExtrapolationGrade`` is
+the grade a model carries and every front end computes in the kernel: the distance of an atom's
+whitened filters to the nearest of a few centres of the training cloud, over the largest such
+distance of any training atom.  ``FilterCoverage`` is the reference it is measured against:
+standardised filters of every training atom in a k-d tree, graded by the distance to the
+nearest one over the distance held-out training atoms have (its ``quantile``, 0.99 by default).
+Both are warning lights, not error bars (docs/accuracy.md, "Does the grade rank errors?").
 """
 import numpy as np
 
@@ -84,43 +83,59 @@ class FilterCoverage:
 class ExtrapolationGrade:
     """The extrapolation grade a model carries and its kernels compute, per atom.
 
-    From the standardised filters of the training atoms (per species: mean and standard
-    deviation), ``n_centres`` centres are chosen by farthest-point sampling, which keeps the
-    outermost environments of the training cloud and spreads the rest over it.  An atom's grade
-    is its distance to the nearest centre over the covering radius, the largest such distance
-    of any training atom: every training atom grades at most 1, and a grade above 1 means an
-    environment farther from the training set's centres than any training environment was.
+    Per species, from the filters G of the training atoms: their mean and a whitening matrix W
+    (the inverse square root of their covariance, eigenvalues floored at 1e-8 of the largest),
+    so that z = W (G - mean) has unit covariance over the training atoms; and M centres in z:
+    the origin (the training mean) and, for M > 1, M - 1 more by farthest-point sampling from
+    it.  An atom's grade is its distance to the nearest centre over the covering radius, the
+    largest such distance of any training atom: every training atom grades at most 1, and a
+    grade above 1 means an environment farther out than any training environment was.
 
-    It is ``FilterCoverage``'s nearest-neighbour idea made cheap enough to run every MD step in
-    the kernel (M K operations per atom instead of a k-d tree over every training atom), so
-    ASE, ``snnp eval``, the GPU and LAMMPS report the same number.  ``model.extrapolation =
-    ExtrapolationGrade.from_data(model, dataset)`` attaches one (``fit`` does it).
+    Whitening makes the distance the Mahalanobis one: a direction the training filters hardly
+    varied along counts as heavily as it should, which ``FilterCoverage``'s per-filter scaling
+    misses.  M = 1 (the mean alone) is the leverage of a model linear in the filters and ranks
+    test errors well, but it sees only an ellipsoid: an environment inside it and away from
+    every training atom (liquid Si at 3000 K for the mlearn-trained models) grades low.  More
+    centres cover the training cloud's outskirts and tighten the covering radius, so such holes
+    show, at the price of more alarms on structures drawn like the training set.  The default
+    M = 24 ranks the mlearn Si test errors as well as FilterCoverage (Spearman 0.70 against
+    0.68 on Si/snnp_large), flags 1 of the 25 test structures and the 3000 K liquid; it costs
+    K (K + M) operations per atom in the kernel (docs/theory.md, "The extrapolation grade").
+    ``model.extrapolation = ExtrapolationGrade.from_data(model, dataset)`` attaches one (``fit``
+    does it).
     """
 
-    def __init__(self, mean, scale, centres, radius):
+    #: eigenvalues of the training filters' covariance below this fraction of the largest are
+    #: raised to it: a direction the training filters never moved along grades very high
+    EIGEN_FLOOR = 1e-8
+
+    def __init__(self, mean, whitening, centres, radius):
         self.mean = np.array(mean, dtype=float)
-        self.scale = np.array(scale, dtype=float)
+        self.whitening = np.array(whitening, dtype=float)
         self.centres = np.array(centres, dtype=float)
         self.radius = np.array(radius, dtype=float)
+        if self.mean.ndim != 2:
+            raise ValueError("extrapolation grade: mean must be (species, K)")
         n, K = self.mean.shape
-        if self.scale.shape != (n, K) or self.centres.ndim != 3 or \
+        if self.whitening.shape != (n, K, K) or self.centres.ndim != 3 or \
                 self.centres.shape[0] != n or self.centres.shape[2] != K or self.radius.shape != (n,):
-            raise ValueError("extrapolation grade: mean and scale (species, K), centres "
-                             "(species, M, K) and radius (species,) disagree")
-        for name, v in (("mean", self.mean), ("scale", self.scale), ("centres", self.centres),
-                        ("radius", self.radius)):
+            raise ValueError("extrapolation grade: mean (species, K), whitening (species, K, K), "
+                             "centres (species, M, K) and radius (species,) disagree")
+        for name, v in (("mean", self.mean), ("whitening", self.whitening),
+                        ("centres", self.centres), ("radius", self.radius)):
             if not np.isfinite(v).all():
                 raise ValueError(f"extrapolation grade: {name} has non-finite values")
-        if (self.scale <= 0).any() or (self.radius <= 0).any():
-            raise ValueError("extrapolation grade: scale and radius must be positive")
+        if (self.radius <= 0).any():
+            raise ValueError("extrapolation grade: radius must be positive")
 
     @property
     def n_centres(self):
         return self.centres.shape[1]
 
     @classmethod
-    def from_data(cls, model, dataset, n_centres=64):
-        """Centres and radius from the filters of every atom of ``dataset`` under ``model``."""
+    def from_data(cls, model, dataset, n_centres=24):
+        """Mean, whitening, centres and radius from the filters of every atom of ``dataset``
+        under ``model``."""
         n_centres = int(n_centres)
         if n_centres < 1:
             raise ValueError(f"n_centres must be at least 1, got {n_centres}")
@@ -129,30 +144,29 @@ class ExtrapolationGrade:
         G = np.vstack([model.descriptors(getattr(s, "atoms", s)) for s in dataset])
         species = np.concatenate([model._atoms_species(getattr(s, "atoms", s)) for s in dataset])
         n, K = model.n_species, G.shape[1]
-        mean, scale = np.zeros((n, K)), np.ones((n, K))
+        mean, whitening = np.zeros((n, K)), np.tile(np.eye(K), (n, 1, 1))
         centres = np.full((n, n_centres, K), 1e100)     # a species without data: grade ~1e100
         radius = np.ones(n)
         for a in range(n):
             rows = species == a
             if not rows.any():
                 continue
-            Ga = G[rows]
-            mean[a] = Ga.mean(axis=0)
-            std = Ga.std(axis=0)
-            scale[a] = np.where(std > 1e-12 * max(np.abs(Ga).max(), 1e-300), std, 1.0)
-            Z = (Ga - mean[a]) / scale[a]
-            idx, dist = _farthest_points(Z, n_centres)
-            chosen = Z[idx]
-            if len(idx) < n_centres:            # fewer distinct atoms than centres: repeat
-                chosen = chosen[np.arange(n_centres) % len(idx)]
+            X = G[rows] - G[rows].mean(axis=0)
+            mean[a] = G[rows].mean(axis=0)
+            whitening[a] = _whitening(X, cls.EIGEN_FLOOR)
+            Z = X @ whitening[a].T
+            chosen, dist = _farthest_points(Z, n_centres)
+            if len(chosen) < n_centres:            # fewer distinct atoms than centres: repeat
+                chosen = chosen[np.arange(n_centres) % len(chosen)]
             centres[a] = chosen
             radius[a] = max(float(dist.max()), 1e-6)
-        return cls(mean, scale, centres, radius)
+        return cls(mean, whitening, centres, radius)
 
     def kernel_reference(self):
-        """(M, flat array) in the layout kernels.h's snnp_grade reads."""
+        """(M, flat array) in the layout kernels.h's snnp_grade reads: per species mean[K],
+        whitening[K][K] (row-major), 1/radius, centres[M][K]."""
         n, K = self.mean.shape
-        rows = [np.concatenate([self.mean[a], 1.0 / self.scale[a], [1.0 / self.radius[a]],
+        rows = [np.concatenate([self.mean[a], self.whitening[a].ravel(), [1.0 / self.radius[a]],
                                 self.centres[a].ravel()]) for a in range(n)]
         return self.n_centres, np.concatenate(rows)
 
@@ -163,33 +177,49 @@ class ExtrapolationGrade:
         out = np.empty(len(G))
         for a in np.unique(species):
             rows = species == a
-            Z = (G[rows] - self.mean[a]) / self.scale[a]
+            Z = (G[rows] - self.mean[a]) @ self.whitening[a].T
             d2 = ((Z[:, None, :] - self.centres[a][None]) ** 2).sum(-1)
             out[rows] = np.sqrt(d2.min(axis=1)) / self.radius[a]
         return out
 
     def to_dict(self):
-        return {"method": "filter-centres", "mean": self.mean.tolist(),
-                "scale": self.scale.tolist(), "centres": self.centres.tolist(),
+        return {"method": "whitened-centres", "mean": self.mean.tolist(),
+                "whitening": self.whitening.tolist(), "centres": self.centres.tolist(),
                 "radius": self.radius.tolist()}
 
     @classmethod
     def from_dict(cls, d):
-        if d.get("method") != "filter-centres":
-            raise ValueError(f"unknown extrapolation grade method {d.get('method')!r}")
-        return cls(d["mean"], d["scale"], d["centres"], d["radius"])
+        method = d.get("method")
+        if method == "whitened-centres":
+            return cls(d["mean"], d["whitening"], d["centres"], d["radius"])
+        if method == "filter-centres":      # per-filter standardisation: a diagonal whitening
+            scale = np.asarray(d["scale"], dtype=float)
+            if scale.ndim != 2 or not np.isfinite(scale).all() or (scale <= 0).any():
+                raise ValueError("extrapolation grade: scale must be positive (species, K)")
+            return cls(d["mean"], [np.diag(1.0 / s) for s in scale], d["centres"], d["radius"])
+        raise ValueError(f"unknown extrapolation grade method {method!r}")
+
+
+def _whitening(X, floor):
+    """W with W X^T of unit covariance for centred rows X (N, K): the inverse square root of
+    their covariance, computed on per-column standardised X, eigenvalues floored at ``floor``
+    times the largest (or 1 where every column is constant)."""
+    std = X.std(axis=0)
+    std = np.where(std > 1e-12 * max(np.abs(X).max(), 1e-300), std, 1.0)
+    w, V = np.linalg.eigh(np.cov((X / std).T, bias=True).reshape(X.shape[1], X.shape[1]))
+    w = np.maximum(w, floor * max(w.max(), 1.0))
+    return (V / np.sqrt(w)).T / std[None, :]
 
 
 def _farthest_points(Z, M):
-    """Indices of up to M rows of Z by farthest-point sampling (starting from the row farthest
-    from the mean), and every row's distance to the nearest chosen row."""
-    start = int(np.argmax(((Z - Z.mean(axis=0)) ** 2).sum(axis=1)))
-    chosen = [start]
-    dist = np.sqrt(((Z - Z[start]) ** 2).sum(axis=1))
+    """Up to M points for rows Z (N, K) by farthest-point sampling: the origin first, then each
+    time the row farthest from those chosen; and every row's distance to the nearest of them."""
+    chosen = [np.zeros(Z.shape[1])]
+    dist = np.sqrt((Z ** 2).sum(axis=1))
     while len(chosen) < M:
         k = int(np.argmax(dist))
         if dist[k] <= 0.0:
             break
-        chosen.append(k)
+        chosen.append(Z[k])
         dist = np.minimum(dist, np.sqrt(((Z - Z[k]) ** 2).sum(axis=1)))
     return np.array(chosen), dist

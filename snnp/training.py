@@ -589,7 +589,7 @@ def _one_blas_thread(func):
 def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter=500,
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
-        prior=None, e0=None, core="auto", extrapolation=64, log=True, progress="auto",
+        prior=None, e0=None, core="auto", extrapolation=24, log=True, progress="auto",
         curve_every="auto"):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 

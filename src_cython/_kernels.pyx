@@ -193,8 +193,9 @@ cdef class Tables:
         if grade is not None:
             gM = int(grade[0])
             gref = _c(np.asarray(grade[1], dtype=np.float64).ravel(), np.float64)
-            if gM < 1 or gref.shape[0] != n_species * (2 * KG + 1 + gM * KG):
-                raise ValueError("grade reference needs n_species x (2K + 1 + M K) values")
+            if gM < 1 or gref.shape[0] != n_species * (KG * (KG + 1) + 1 + gM * KG):
+                raise ValueError("grade reference needs n_species x (K (K + 1) + 1 + M K) "
+                                 "values (kernels.h snnp_grade)")
         self._keep = (x0, h, invh, nint, off, cf, phi, rho, f, g, U, u0,
                       width, moff, mw, mmean, misc, mzero, ctab, gref)
         self.n_species, self.K_r, self.K_a, self.cutoff = n_species, K_r, K_a, cutoff

@@ -75,7 +75,7 @@ typedef struct {
      * SNNP_CORE_STRIDE doubles, see snnp_core */
     const double *core;
     /* extrapolation grade (snnp_grade): centres per species (0 = no grade) and, per species,
-     * mean[KG] inv_scale[KG] inv_radius centres[grade_M][KG] */
+     * mean[KG] whitening[KG][KG] (row-major) inv_radius centres[grade_M][KG] */
     int grade_M;
     const double *grade_ref;
 } snnp_model;
@@ -271,23 +271,31 @@ SNNP_FN double snnp_clamped(const double *c, double r, double *J)
     return c[9] + c[10] * t * t * t * (6.0 + t * (-8.0 + 3.0 * t));
 }
 
-/* Extrapolation grade of a centre of species s with filters G: the distance, in filters
- * standardised per species, to the nearest of grade_M centres chosen from the training atoms,
- * over the largest such distance of any training atom (so every training atom grades <= 1). */
+/* Extrapolation grade of a centre of species s with filters G: the distance of the whitened
+ * filters z = W (G - mean) (unit covariance over the training atoms of s) to the nearest of
+ * grade_M centres, over the largest such distance of any training atom (so every training atom
+ * grades <= 1).  One centre at z = 0 is the Mahalanobis distance (snnp.ExtrapolationGrade). */
 SNNP_FN double snnp_grade(const snnp_model *m, int s, const double *G)
 {
     const int KG = m->K_r + m->K_a, M = m->grade_M;
-    const double *ref = m->grade_ref + (long long)s * (2 * KG + 1 + (long long)M * KG);
-    const double *mean = ref, *isc = ref + KG, *cen = ref + 2 * KG + 1;
-    double z[64], best = 1e300;
-    for (int k = 0; k < KG; ++k) z[k] = (G[k] - mean[k]) * isc[k];
+    const double *ref = m->grade_ref
+        + (long long)s * ((long long)KG * (KG + 1) + 1 + (long long)M * KG);
+    const double *mean = ref, *W = ref + KG, *cen = ref + (long long)KG * (KG + 1) + 1;
+    double x[64], z[64], best = 1e300;
+    for (int k = 0; k < KG; ++k) x[k] = G[k] - mean[k];
+    for (int r = 0; r < KG; ++r) {               /* z = W (G - mean) */
+        const double *w = W + (long long)r * KG;
+        double acc = 0.0;
+        for (int k = 0; k < KG; ++k) acc += w[k] * x[k];
+        z[r] = acc;
+    }
     for (int c = 0; c < M; ++c) {
         const double *q = cen + (long long)c * KG;
         double d2 = 0.0;
         for (int k = 0; k < KG && d2 < best; ++k) { const double t = z[k] - q[k]; d2 += t * t; }
         if (d2 < best) best = d2;
     }
-    return sqrt(best) * ref[2 * KG];
+    return sqrt(best) * ref[(long long)KG * (KG + 1)];
 }
 
 /* Scratch doubles needed per neighbour slot by snnp_atom. */

@@ -27,7 +27,7 @@ from ase.build import bulk
 import snnp
 from conftest import REPO, _missing, potential
 from models_for_tests import alloy, random_ladder_model, random_spline_meam, si_cell, tio_cell
-from snnp.io.lammps_snnp import read_kernel_tables, write_kernel_tables
+from snnp.io.lammps_snnp import VERSION, read_kernel_tables, write_kernel_tables
 
 sys.path.insert(0, str(REPO / "lammps_plugin"))
 import build_plugin  # noqa: E402
@@ -343,17 +343,17 @@ def test_kernel_table_file_round_trip(tmp_path):
             assert rec["mlp_nlayers"] == [0]
         assert not {"core", "grade_M", "grade_ref"} & set(rec)    # none of these has them
     text = path.read_text()
-    assert text.startswith("snnp-lammps 3\n")
-    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 1", 1))
-    with pytest.raises(ValueError, match="version 1; this snnp reads versions 2 and 3"):
+    assert text.startswith(f"snnp-lammps {VERSION}\n")
+    (tmp_path / "v1.snnp").write_text(text.replace(f"snnp-lammps {VERSION}", "snnp-lammps 1", 1))
+    with pytest.raises(ValueError, match="version 1; this snnp reads versions 2, 3 and 4"):
         read_kernel_tables(tmp_path / "v1.snnp")
     # version 2 (the previous format: the same records without core and grade) is read
-    (tmp_path / "v2.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    (tmp_path / "v2.snnp").write_text(text.replace(f"snnp-lammps {VERSION}", "snnp-lammps 2", 1))
     assert read_kernel_tables(tmp_path / "v2.snnp") == rec
 
 
 def test_kernel_table_file_core_and_grade_round_trip(tmp_path):
-    """Version 3's optional records hold the core table and the grade reference exactly."""
+    """The optional records (version 3 on) hold the core table and the grade reference exactly."""
     for name in CORE_CASES:
         model = _with_grade(CORE_CASES[name][0](), name)
         path = tmp_path / "m.snnp"
@@ -366,7 +366,7 @@ def test_kernel_table_file_core_and_grade_round_trip(tmp_path):
         text = path.read_text()
         assert "ZBL core" in text.splitlines()[1] and "extrapolation grade" in text
         # a version-2 file cannot carry them
-        (tmp_path / "bad.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+        (tmp_path / "bad.snnp").write_text(text.replace(f"snnp-lammps {VERSION}", "snnp-lammps 2", 1))
         with pytest.raises(ValueError, match="version 2 has no core or grade records"):
             read_kernel_tables(tmp_path / "bad.snnp")
 
@@ -526,23 +526,60 @@ def test_extrapolation_needs_a_grade_reference(plugin, tmp_path):
             lmp.close()
 
 
+def _as_version3(text, model):
+    """A version-4 kernel-table file of a model whose grade whitening is diagonal, written as
+    version 3 wrote it (grade_ref per species: mean, inv_scale, inv_radius, centres)."""
+    g = model.extrapolation
+    assert all(np.array_equal(W, np.diag(np.diag(W))) for W in g.whitening)
+    v3 = np.concatenate([np.concatenate([g.mean[a], np.diag(g.whitening[a]), [1.0 / g.radius[a]],
+                                         g.centres[a].ravel()]) for a in range(len(g.mean))])
+    head, rest = text.split("\ngrade_ref ", 1)
+    tail = rest[rest.index("\nend"):]
+    body = [" ".join(repr(float(v)) for v in v3[i:i + 4]) for i in range(0, len(v3), 4)]
+    return (head.replace(f"snnp-lammps {VERSION}", "snnp-lammps 3", 1)
+            + f"\ngrade_ref {len(v3)}\n" + "\n".join(body) + tail)
+
+
+def test_version3_grade_reads_as_a_diagonal_whitening(plugin, nktv2p, tmp_path):
+    """A version-3 file (per-filter grade scale, before the whitening matrix) still loads in
+    read_kernel_tables and in the plugin, and grades exactly as the model whose whitening is
+    that diagonal (a "filter-centres" model file loads as one)."""
+    name = "core-rung2-2sp"
+    make_model, make_atoms, reference = CORE_CASES[name]
+    model, atoms = make_model(), make_atoms()
+    fitted = snnp.ExtrapolationGrade.from_data(model, reference(), n_centres=GRADE_CENTRES)
+    model.extrapolation = snnp.ExtrapolationGrade.from_dict(
+        {"method": "filter-centres", "mean": fitted.mean.tolist(),
+         "scale": [(1.0 / np.sqrt(np.diag(W @ W.T))).tolist() for W in fitted.whitening],
+         "centres": fitted.centres.tolist(), "radius": fitted.radius.tolist()})
+    write_kernel_tables(model, tmp_path / "v4.snnp")
+    v3 = tmp_path / "v3.snnp"
+    v3.write_text(_as_version3((tmp_path / "v4.snnp").read_text(), model))
+    assert np.array_equal(read_kernel_tables(v3)["grade_ref"],
+                          read_kernel_tables(tmp_path / "v4.snnp")["grade_ref"])
+    grades = model.compute(atoms, ("energy", "extrapolation"))["extrapolation"]
+    out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p, path=str(v3),
+                        extra=["fix xg all pair 1 snnp extrapolation 1"], fixes=["xg"])
+    assert _rel(out["xg"], grades) <= REL_TOL and grades.max() > 1.0
+
+
 def test_version2_file_loads(plugin, nktv2p, tmp_path):
-    """A version-2 file (the previous format: what version 3 writes for a model without core
+    """A version-2 file (the previous format: what version 4 writes for a model without core
     or grade, under the old header) still loads and gives the same results; one that claims
     version 2 but carries a core is refused."""
     name = "rung2-2sp"
     model, atoms = CASES[name][1](), CASES[name][2]()
-    write_kernel_tables(model, tmp_path / "v3.snnp")
-    text = (tmp_path / "v3.snnp").read_text()
-    assert text.startswith("snnp-lammps 3\n") and "\ncore " not in text
+    write_kernel_tables(model, tmp_path / "v4.snnp")
+    text = (tmp_path / "v4.snnp").read_text()
+    assert text.startswith(f"snnp-lammps {VERSION}\n") and "\ncore " not in text
     v2 = tmp_path / "v2.snnp"
-    v2.write_text(text.replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    v2.write_text(text.replace(f"snnp-lammps {VERSION}", "snnp-lammps 2", 1))
     out = run_inprocess(plugin, model, atoms, str(tmp_path), nktv2p, path=str(v2))
     _compare(name + " (version-2 file)", 1, out, _python(model, atoms))
     cored = CORE_CASES["core-rung2-2sp"][0]()
     write_kernel_tables(cored, tmp_path / "c3.snnp")
     bad = tmp_path / "c2.snnp"
-    bad.write_text((tmp_path / "c3.snnp").read_text().replace("snnp-lammps 3", "snnp-lammps 2", 1))
+    bad.write_text((tmp_path / "c3.snnp").read_text().replace(f"snnp-lammps {VERSION}", "snnp-lammps 2", 1))
     lmp = _new_lammps(plugin)
     try:
         with pytest.raises(Exception, match="version 2 has no core or grade records"):
@@ -562,7 +599,7 @@ def test_pair_coeff_errors(plugin, tmp_path):
     (tmp_path / "bad.snnp").write_text("something else\n")
     # a file from before the coefficient order changed (version 1) is refused, not misread
     text = (tmp_path / "m.snnp").read_text()
-    (tmp_path / "v1.snnp").write_text(text.replace("snnp-lammps 3", "snnp-lammps 1", 1))
+    (tmp_path / "v1.snnp").write_text(text.replace(f"snnp-lammps {VERSION}", "snnp-lammps 1", 1))
     base = ["units metal", "atom_style atomic", f'read_data "{tmp_path / "a.data"}"',
             "pair_style snnp"]
     for pre, extra, message in (
@@ -570,7 +607,7 @@ def test_pair_coeff_errors(plugin, tmp_path):
             ([], [f'pair_coeff * * "{tmp_path / "bad.snnp"}" Cu Ag'], "snnp-lammps"),
             ([], [f'pair_coeff * * "{tmp_path / "missing.snnp"}" Cu Ag'], "cannot open"),
             ([], [f'pair_coeff * * "{tmp_path / "v1.snnp"}" Cu Ag'],
-             "version 1; this plugin reads 2 and 3"),
+             "version 1; this plugin reads 2 to 4"),
             (["newton off on"], [f'pair_coeff * * "{tmp_path / "m.snnp"}" Cu Ag', "run 0"],
              "newton pair on")):
         lmp = _new_lammps(plugin)

@@ -29,19 +29,23 @@ whitespace-separated values (on as many lines as convenient), ended by ``end``. 
     mlp_mean mlp_inv_scale   input standardisation x = (G - mean) * inv_scale, per species
     mlp_zero      MLP output at G = 0 per species (subtracted: an isolated atom has energy e0)
 
-Optional records (version 3; a file without them describes a model without these parts)::
+Optional records (version 3 and later; a file without them describes a model without these
+parts)::
 
     core          the short-range rule (snnp.core.ZBLCore), ns * ns * 11 doubles, per ordered
                   species pair (si * ns + sj): zz, 1/a, r_in, r_out, sw1..sw5, r_c, w
                   (kernels.h snnp_core / snnp_clamped); written only when the model has a core
     grade_M       centres per species of the extrapolation grade (snnp.ExtrapolationGrade)
-    grade_ref     per species: mean[K_r + K_a], inv_scale[K_r + K_a], inv_radius, then grade_M
-                  centres of K_r + K_a doubles (kernels.h snnp_grade); grade_M and grade_ref
-                  are written only when the model has an extrapolation grade
+    grade_ref     per species, with KG = K_r + K_a: mean[KG], the whitening matrix W[KG][KG]
+                  (row-major, z = W (G - mean)), inv_radius, then grade_M centres of KG
+                  doubles (kernels.h snnp_grade); grade_M and grade_ref are written only when
+                  the model has an extrapolation grade
 
 Versions: 2 stores each block's spline coefficients c0[K] c1[K] c2[K] c3[K] per interval;
-3 adds the optional records above.  Version-2 files are still read (no core, no grade);
-version 1 (another coefficient order) is refused.
+3 adds the optional records above, with a per-filter grade (grade_ref per species: mean[KG],
+inv_scale[KG], inv_radius, centres); 4 stores the grade's full whitening matrix instead of
+inv_scale.  Versions 2 and 3 are still read (a version-3 grade as the diagonal whitening
+diag(inv_scale)); version 1 (another coefficient order) is refused.
 
 Floats are written with Python's shortest round-trip ``repr``, so the plugin reads back the
 very doubles the Python kernels use.  Units: LAMMPS ``metal`` (eV, A).
@@ -58,9 +62,9 @@ from .modelfile import load_model, model_class
 __all__ = ["write_kernel_tables", "read_kernel_tables", "FORMAT", "VERSION"]
 
 FORMAT = "snnp-lammps"
-VERSION = 3      # 3: optional core, grade_M, grade_ref records
-#: versions read: 2 (c0[K] c1[K] c2[K] c3[K] per interval, no core or grade) and 3
-READ_VERSIONS = (2, 3)
+VERSION = 4      # 3: optional core, grade_M, grade_ref records; 4: grade_ref with W[KG][KG]
+#: versions read: 2 (c0[K] c1[K] c2[K] c3[K] per interval, no core or grade), 3 and 4
+READ_VERSIONS = (2, 3, 4)
 ACTIVATIONS = ("tanh", "softplus", "silu", "linear")   # index = kernels.h SNNP_TANH...
 PER_LINE = 4
 
@@ -130,7 +134,7 @@ def kernel_tables(model):
     if M > 0:
         rec["grade_M"] = [M]
         rec["grade_ref"] = np.asarray(a["grade_ref"], dtype=float).ravel().tolist()
-        want = ns * (2 * KG + 1 + M * KG)
+        want = ns * grade_stride(KG, M)
         if len(rec["grade_ref"]) != want:
             raise ValueError(f"grade_ref: expected {want} entries, got {len(rec['grade_ref'])}")
     for name in ("phi_blk", "g_blk"):
@@ -176,10 +180,15 @@ def write_kernel_tables(model, path, comment=None):
         fh.write("\n".join(lines) + "\n")
 
 
+def grade_stride(KG, M):
+    """Doubles per species in grade_ref (version 4, kernels.h snnp_grade)."""
+    return KG * (KG + 1) + 1 + M * KG
+
+
 def read_kernel_tables(path):
-    """Read a kernel-table file (version 2 or 3) back into a dict of records (lists); for
+    """Read a kernel-table file (version 2, 3 or 4) back into a dict of records (lists); for
     checks and tools.  The optional records (core, grade_M, grade_ref) are present only when
-    the file has them."""
+    the file has them; a version-3 grade_ref comes back in the version-4 layout."""
     path = os.fspath(path)
     with open(path) as fh:
         lines = [ln for ln in fh.read().splitlines() if not ln.lstrip().startswith("#")]
@@ -192,7 +201,7 @@ def read_kernel_tables(path):
         raise ValueError(f"{path}: {FORMAT} header without a version ({lines[0]!r})") from None
     if version not in READ_VERSIONS:
         raise ValueError(f"{path}: {FORMAT} version {version}; this snnp reads versions "
-                         + " and ".join(map(str, READ_VERSIONS)))
+                         + ", ".join(map(str, READ_VERSIONS[:-1])) + f" and {READ_VERSIONS[-1]}")
     tokens = " ".join(lines[1:]).split()
     out, pos = {}, 0
     while True:
@@ -213,7 +222,23 @@ def read_kernel_tables(path):
         pos += 2 + count
     if version < 3 and any(k in out for k in ("core", "grade_M", "grade_ref")):
         raise ValueError(f"{path}: {FORMAT} version {version} has no core or grade records")
+    if version == 3 and "grade_ref" in out:
+        out["grade_ref"] = _grade_ref_v3_to_v4(path, out)
     return out
+
+
+def _grade_ref_v3_to_v4(path, rec):
+    """A version-3 grade_ref (per species mean, inv_scale, inv_radius, centres) in the
+    version-4 layout, with the whitening matrix diag(inv_scale)."""
+    KG, M = rec["K_r"][0] + rec["K_a"][0], rec["grade_M"][0]
+    flat, ns = np.asarray(rec["grade_ref"], dtype=float), len(rec["species"])
+    if len(flat) != ns * (2 * KG + 1 + M * KG):
+        raise ValueError(f"{path}: grade_ref has {len(flat)} values, version 3 needs "
+                         f"{ns * (2 * KG + 1 + M * KG)}")
+    rows = []
+    for part in flat.reshape(ns, -1):
+        rows += [part[:KG], np.diag(part[KG:2 * KG]).ravel(), part[2 * KG:]]
+    return np.concatenate(rows).tolist()
 
 
 def _main(argv=None):
