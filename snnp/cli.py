@@ -150,6 +150,8 @@ def cmd_ladder(args):
     _need(args, "data", "--data")
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
+    if args.chain and args.no_climb:
+        raise CLIError("--chain is a way to climb; it cannot go with --no-climb")
     if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
@@ -183,7 +185,7 @@ def cmd_ladder(args):
     rows = scan(train, test, references=MLEARN_REFERENCE.get(element), presets=args.presets,
                 cutoff=args.cutoff, r_min=args.r_min, angular_cutoff=args.angular_cutoff,
                 shared_filters=args.shared_filters, max_iter=args.max_iter, out=args.out,
-                seed=args.seed, climb=not args.no_climb,
+                seed=args.seed, climb=False if args.no_climb else ("chain" if args.chain else True),
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
                 iterations_override=iterations,
@@ -217,7 +219,7 @@ def cmd_fit(args):
     if not args.prior >= 0:
         raise CLIError(f"--prior must be >= 0, got {args.prior}")
     if args.prior and not args.climb_from:
-        raise CLIError("--prior needs --from RUNG0_MODEL: the model whose per-atom energies "
+        raise CLIError("--prior needs --from MODEL: the model whose per-atom energies "
                        "it pulls towards")
     e0 = _parse_e0(args.e0)
     loss = _loss(args)
@@ -236,7 +238,7 @@ def cmd_fit(args):
                        "0's bank and a model file its own (fit rung 0 with --shared-filters)")
     if args.climb_from:
         if args.model not in LADDER:
-            raise CLIError("--from climbs a preset from a fitted rung 0: name a preset, "
+            raise CLIError("--from climbs a preset from a fitted smaller model: name a preset, "
                            f"not {args.model!r}")
         rung0 = _load_model(args.climb_from)
         from .ladder import climbed
@@ -713,7 +715,11 @@ def build_parser():
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--no-climb", action="store_true",
-                     help="fit rung 1 from scratch instead of from the fitted rung 0")
+                     help="fit every preset from scratch instead of from the fitted rung 0")
+    lad.add_argument("--chain", action="store_true",
+                     help="start each s-NNP from the largest preset fitted before it (rung 1 or "
+                          "a smaller s-NNP) instead of from rung 0 (snnp.ladder.scan "
+                          "climb='chain')")
     lad.add_argument("--resumable", action="store_true",
                      help="checkpoint every fit in OUT/checkpoints; run again to resume")
     lad.add_argument("--cutoff", type=float, default=5.0,
@@ -796,8 +802,9 @@ def build_parser():
     fit.add_argument("--shared-filters", action="store_true",
                      help="tie the preset's filters across neighbour species (fewer "
                           "parameters; descriptors blind to the neighbours' elements)")
-    fit.add_argument("--from", dest="climb_from", metavar="RUNG0_MODEL",
-                     help="climb: start the preset from this fitted rung-0 model file")
+    fit.add_argument("--from", dest="climb_from", metavar="MODEL",
+                     help="climb: start the preset from this fitted smaller model file (rung 0; "
+                          "for an s-NNP preset also rung 1 or a smaller s-NNP)")
     fit.add_argument("--prior", type=float, default=0.0,
                      help="with --from: weight pulling per-atom energies towards that model's")
     _add_e0_option(fit)

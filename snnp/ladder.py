@@ -23,8 +23,8 @@ from .models import LADDER, presets as make_presets
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
 
-__all__ = ["scan", "climbed", "time_model", "time_models", "write_outputs", "format_error",
-           "EFFORT"]
+__all__ = ["scan", "climbed", "not_improving", "time_model", "time_models", "write_outputs",
+           "format_error", "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
@@ -62,22 +62,31 @@ def _timing_structure(test, timing_atoms):
 EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, "snnp_large": 1.5}
 
 
-def climbed(rung0, name, data, seed=0, angular_cutoff=None):
-    """Preset ``name`` started from a fitted rung-0 model (a climb): rung 1 with its filters,
-    pair term and U plus a zero network; an s-NNP with its filters and pair term as filters 1
-    and a network distilled from its U on ``data``'s atoms (``SNNP.from_spline_meam``)."""
+def climbed(start, name, data, seed=0, angular_cutoff=None):
+    """Preset ``name`` started from a fitted smaller model (a climb).  From rung 0: rung 1
+    with its filters, pair term and U plus a zero network; an s-NNP with its filters and pair
+    term as filters 1 and a network distilled from its U on ``data``'s atoms
+    (``SNNP.from_spline_meam``).  From a fitted rung 1 or smaller s-NNP (an s-NNP preset only,
+    the chain climb): its filters as the first ones and a network distilled from its energies
+    on ``data``'s atoms (``SNNP.grown_from``), so the preset starts where ``start`` ended."""
     from .models import SNNP, SplineMEAM, SplineMEAMNN
-    if type(rung0) is not SplineMEAM:
-        raise ValueError(f"a climb starts from a fitted rung-0 SplineMEAM, not a "
-                         f"{type(rung0).__name__}")
     if name not in LADDER or LADDER[name][0] is SplineMEAM:
         raise ValueError(f"{name!r} is not a preset above rung 0; climbable: "
                          f"{[n for n, v in LADDER.items() if v[0] is not SplineMEAM]}")
     cls, K_r, K_a, widths = LADDER[name]
-    if cls is SplineMEAMNN:
-        return SplineMEAMNN.from_spline_meam(rung0, widths=widths, seed=seed)
-    return SNNP.from_spline_meam(rung0, K_r, K_a, widths, seed=seed, data=data,
-                                 angular_cutoff=angular_cutoff)
+    if type(start) is SplineMEAM:
+        if cls is SplineMEAMNN:
+            return SplineMEAMNN.from_spline_meam(start, widths=widths, seed=seed)
+        return SNNP.from_spline_meam(start, K_r, K_a, widths, seed=seed, data=data,
+                                     angular_cutoff=angular_cutoff)
+    if cls is not SNNP or getattr(start, "mlp", None) is None:
+        raise ValueError(f"{name} climbs from a fitted rung-0 SplineMEAM"
+                         + (", or from a fitted rung 1 or smaller s-NNP" if cls is SNNP else "")
+                         + f", not a {type(start).__name__}")
+    if (start.n_radial, start.n_angular, tuple(start.mlp.widths)) == (K_r, K_a, tuple(widths)):
+        raise ValueError(f"the start is already {name}-sized: continue its fit (fit the model "
+                         f"itself) instead of climbing")
+    return SNNP.grown_from(start, K_r, K_a, widths, seed=seed, data=data)
 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
@@ -89,10 +98,15 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
     unless ``iterations_override`` (a dict name -> iterations) names it.  ``climb`` (when
-    "smeam" is scanned, and first): the
-    other presets start from the fitted rung 0: rung 1 with its filters, pair term and U plus a
-    zero network; the s-NNPs with its filters and pair term as filters 1 and a network distilled
-    from its U on the training atoms (``SNNP.from_spline_meam``).  ``checkpoint_dir``:
+    "smeam" is scanned, and first): True, the other presets start from the fitted rung 0: rung
+    1 with its filters, pair term and U plus a zero network; the s-NNPs with its filters and
+    pair term as filters 1 and a network distilled from its U on the training atoms
+    (``SNNP.from_spline_meam``).  "chain": each s-NNP starts instead from the largest preset
+    fitted before it (rung 1 or a smaller s-NNP), its filters kept and a network distilled from
+    its energies (``SNNP.grown_from``), so it starts where that rung ended.  False: every preset
+    from scratch.  Each row records the validation errors and ``climbed_from``; a rung whose
+    validation energy or force RMSE is not below the previous row's is reported (logged, and
+    listed in ladder.md: ``not_improving``).  ``checkpoint_dir``:
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
     ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
@@ -128,6 +142,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         raise ValueError("the ladder needs a non-empty training and test set")
     if not prior >= 0:
         raise ValueError(f"the prior weight must be >= 0, got {prior}")
+    if climb not in (True, False, "chain"):
+        raise ValueError(f"climb must be True, False or 'chain', got {climb!r}")
     if prior > 0 and not (climb and "smeam" in names):
         raise ValueError("a prior pulls the climbed presets towards the fitted smeam: it needs "
                          "climb=True and 'smeam' among the presets")
@@ -155,18 +171,22 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
                           angular_cutoff=angular_cutoff, shared_filters=shared_filters)
     core = _core_from(train, models)
-    rows, fitted = [], {}
+    rows, fitted, order = [], {}, list(LADDER)
     bar = None
     if progress is True or (progress == "auto" and log and sys.stderr.isatty()):
         from tqdm import tqdm
         bar = tqdm(total=len(names), unit="preset", desc="ladder", dynamic_ncols=True)
     for k, name in enumerate(names, 1):
         model = models[name]
-        start_from = ""
+        start_from, below = "", ""
         start = time.perf_counter()                   # a climb's distillation counts too
         if climb and name != "smeam" and "smeam" in fitted:
-            model = climbed(fitted["smeam"], name, fit_set, seed=seed, angular_cutoff=angular_cutoff)
-            start_from = ", climbing from the fitted smeam"
+            below = "smeam"
+            if climb == "chain" and LADDER[name][0].__name__ == "SNNP":    # the largest below
+                below = max((n for n in fitted if order.index(n) < order.index(name)),
+                            key=order.index)
+            model = climbed(fitted[below], name, fit_set, seed=seed, angular_cutoff=angular_cutoff)
+            start_from = f", climbing from the fitted {below}"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
         fit_loss, fit_prior = loss, None
@@ -184,6 +204,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         fit_s = model.provenance["seconds"] + (fit_start - start)
         fitted[name] = model
         err = model.score(test)
+        val = model.score(val_set) if val_set is not None and len(val_set) else None
         rows.append({
             "preset": name, "class": type(model).__name__, "n_params": model.n_params,
             "filters": f"{model.n_radial}+{model.n_angular}"
@@ -195,6 +216,10 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
             "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
             "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+            "validation_energy_rmse_meV_per_atom":
+                val["energy_meV_per_atom"]["rmse"] if val else None,
+            "validation_force_rmse_eV_per_A": val["forces_eV_per_A"]["rmse"] if val else None,
+            "climbed_from": below,
             "iterations": iterations[name], "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
                                                  zip(model.species, model.e0)),
@@ -213,6 +238,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             f"F {rows[-1]['force_rmse_eV_per_A']:.3g} eV/A", flush=True)
     if bar is not None:
         bar.close()
+    for line in not_improving(rows):
+        say(line, flush=True)
     say(f"timing {len(names)} models on {len(timing)} atoms ...", flush=True)
     costs = time_models([fitted[n] for n in names], timing)
     for r, cost in zip(rows, costs):
@@ -288,6 +315,20 @@ def _cell(fmt, value):
     return fmt(value) if callable(fmt) else fmt.format(value)
 
 
+def not_improving(rows):
+    """One line per row whose validation energy or force RMSE is not below the previous row's
+    (the rung below it in the scan): a larger rung that failed to improve."""
+    lines = []
+    for prev, r in zip(rows, rows[1:]):
+        for key, what, unit in (("validation_energy_rmse_meV_per_atom", "energy", "meV/atom"),
+                                ("validation_force_rmse_eV_per_A", "force", "eV/A")):
+            a, b = prev.get(key), r.get(key)
+            if a is not None and b is not None and not b < a:
+                lines.append(f"{r['preset']} does not improve on {prev['preset']}: validation "
+                             f"{what} RMSE {format_error(b)} against {format_error(a)} {unit}")
+    return lines
+
+
 def markdown_table(rows):
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
@@ -336,6 +377,10 @@ def write_outputs(rows, out, meta=None, references=None):
         header = data_line(meta)
         fh.write("# Ladder scan: accuracy against cost\n\n" + (header + "\n" if header else "")
                  + markdown_table(rows))
+        worse = not_improving(rows)
+        if worse:
+            fh.write("\nRungs that do not improve on the one below (validation):\n\n"
+                     + "".join(f"- {line}\n" for line in worse))
         if references:
             fh.write("\nPublished test errors on the same data (meV/atom / eV/Å): " + "; ".join(
                 f"{k} {e:g} / {f:g}" for k, (e, f) in references.items()) + "\n")

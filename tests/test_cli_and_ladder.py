@@ -81,6 +81,57 @@ def test_ladder_scan_climbs_from_rung_0_and_resumes(tmp_path):
     assert rows_scratch[2]["energy_rmse_meV_per_atom"] != rows[2]["energy_rmse_meV_per_atom"]
 
 
+def test_ladder_chain_climb_starts_each_snnp_where_the_rung_below_ended(tmp_path):
+    """climb="chain": snnp_small grows from the fitted smeam_nn and snnp_medium from the fitted
+    snnp_small (filters kept, network distilled from its energies), so each starts at the
+    validation error the rung below ended with (seen, 12 iterations each: 62.2 against 63.1 and
+    48.6 against 50.3 meV/atom, misfit 2-3 meV/atom); every row records
+    its validation errors and where it climbed from, and rungs that do not improve on the one
+    below are listed in ladder.md."""
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    rows = snnp.ladder.scan(train, test, presets=["smeam", "smeam_nn", "snnp_small", "snnp_medium"],
+                            cutoff=4.5, max_iter=12, timing_atoms=200, log=None, climb="chain",
+                            out=tmp_path)
+    assert [r["climbed_from"] for r in rows] == ["", "smeam", "smeam_nn", "snnp_small"]
+    models = {r["preset"]: snnp.load(tmp_path / f"{r['preset']}.json") for r in rows}
+    val = train.split(0.1, seed=0)[1]
+    for below, above in (("smeam_nn", "snnp_small"), ("snnp_small", "snnp_medium")):
+        small = models[below]
+        _, K_r, K_a, widths = snnp.models.LADDER[above]
+        grown = snnp.SNNP.grown_from(small, K_r, K_a, widths, data=train.split(0.1, seed=0)[0])
+        for bank_small, bank_grown in zip(small.filters.rho, grown.filters.rho):
+            assert bank_grown[:len(bank_small)] == bank_small
+        start = grown.score(val)["energy_meV_per_atom"]["rmse"]
+        ended = small.score(val)["energy_meV_per_atom"]["rmse"]
+        print(f"\n{above} grown from {below}: validation E {start:.3f} meV/atom at the start, "
+              f"{below} ended at {ended:.3f}; distillation misfit "
+              f"{1e3 * grown.distil_misfit:.3f} meV/atom")
+        assert abs(start - ended) < 0.05 * ended and 1e3 * grown.distil_misfit < 0.2 * ended
+    for r in rows:
+        assert r["validation_energy_rmse_meV_per_atom"] > 0 and r["validation_force_rmse_eV_per_A"] > 0
+    lines = snnp.ladder.not_improving(rows)
+    text = (tmp_path / "ladder.md").read_text()
+    assert all(line in text for line in lines)
+    assert ("do not improve" in text) == bool(lines)
+    fake = [{"preset": "a", "validation_energy_rmse_meV_per_atom": 2.0,
+             "validation_force_rmse_eV_per_A": 0.1},
+            {"preset": "b", "validation_energy_rmse_meV_per_atom": 2.5,
+             "validation_force_rmse_eV_per_A": 0.09}]
+    assert snnp.ladder.not_improving(fake) == [
+        "b does not improve on a: validation energy RMSE 2.50 against 2.00 meV/atom"]
+    with pytest.raises(ValueError, match="smeam_nn climbs from a fitted rung-0 SplineMEAM, "
+                                         "not a SNNP"):
+        snnp.ladder.climbed(models["snnp_small"], "smeam_nn", train)
+    with pytest.raises(ValueError, match="grown_from climbs from a rung 1 or an s-NNP, not a "
+                                         "SplineMEAM"):
+        snnp.SNNP.grown_from(models["smeam"], 2, 2, (8,))
+    with pytest.raises(ValueError, match="keeps every filter: it needs at least 12\\+4"):
+        snnp.SNNP.grown_from(models["snnp_medium"], 2, 2, (8,))
+    with pytest.raises(ValueError, match="climb must be True, False or 'chain'"):
+        snnp.ladder.scan(train, test, climb="up")
+
+
 def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_path):
     train = datasets.emt_copper(scale=0.3, seed=1)
     test = datasets.emt_copper(scale=0.15, seed=2)
@@ -192,10 +243,16 @@ def test_cli_fit_eval_export_round_trip(tmp_path, capsys):
     assert plain.n_radial == 2 and plain.cutoff == m.cutoff     # carried from rung 0
     assert "prior" not in plain.provenance["fit"]["loss"]
     assert pulled.provenance["fit"]["loss"]["prior"] == 0.5
+    # an s-NNP climbs from a fitted smaller s-NNP too: its filters first
+    assert main(["fit", "snnp_medium", "--from", str(tmp_path / "c.json"), "--out",
+                 str(tmp_path / "g.json")] + data) == 0
+    grown = snnp.load(tmp_path / "g.json")
+    assert (grown.n_radial, grown.n_angular, grown.mlp.widths) == (12, 4, (16, 16))
     capsys.readouterr()
     for argv, message in (
             (["fit", "snnp_small", "--prior", "1"], "--prior needs --from"),
-            (["fit", "snnp_small", "--from", str(tmp_path / "c.json")], "not a SNNP"),
+            (["fit", "snnp_small", "--from", str(tmp_path / "c.json")], "already snnp_small-sized"),
+            (["fit", "smeam_nn", "--from", str(tmp_path / "c.json")], "not a SNNP"),
             (["fit", "smeam", "--from", str(model)], "not a preset above rung 0"),
             (["fit", str(model), "--from", str(model)], "name a preset")):
         assert main(argv + ["--out", str(tmp_path / "x.json")] + data) == 2

@@ -5,7 +5,8 @@
 - ``SplineMEAMNN`` rung 1, spline-MEAM plus a small network correction
 - ``SNNP``         rung 2, the spline neural-network potential
 
-``from_spline_meam`` climbs from a fitted rung 0.  Each class registers with the model-file
+``from_spline_meam`` climbs from a fitted rung 0, ``SNNP.grown_from`` from a fitted rung 1 or
+smaller s-NNP.  Each class registers with the model-file
 reader (``snnp.io.modelfile.register_model_class``), so ``snnp.load`` rebuilds it by name.
 """
 import warnings
@@ -182,24 +183,9 @@ class SNNP(Model):
         embedding U(R_1 + A_1) - U(0) on those atoms (``MLPEmbedding.distil``), so the s-NNP
         starts where rung 0 ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).
         Without data the network starts at zero (the pair term alone plus e0)."""
-        def added(old_bank, k_total, kind):
-            """Filters 2..K on the grid of rung 0's filter, pinned to zero at that grid's end
-            (a file's filter may end before the cutoff: the new ones must not continue)."""
-            old = old_bank[0]
-            if k_total <= 1:
-                return []
-            if kind == "g":
-                fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots)
-                src = fresh.g[(0, 0)]
-                return [Spline(old.x0, old.x1, s(old.knots), float(s(np.array([old.x0]), True)[1][0]),
-                               float(s(np.array([old.x1]), True)[1][0])) for s in src[1:]]
-            fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0,
-                                       n_knots_radial=old.n_knots)
-            return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[1:]]
-
         if data is not None and model.U is None:
             raise ValueError("distilling needs a rung-0 model with an embedding U")
-        rho = [[old[0].copy()] + added(old, n_radial, "rho") for old in model.filters.rho]
+        rho = [[old[0].copy()] + _more_filters(old, n_radial, "rho") for old in model.filters.rho]
         f = g = None
         if n_angular:
             if model.filters.f is None:
@@ -210,8 +196,9 @@ class SNNP(Model):
                     first = shortened(old[0], angular_cutoff)
                 except ValueError as exc:                     # name the argument
                     raise ValueError(f"angular_cutoff: {exc}") from None
-                f.append([first] + added([first], n_angular, "f"))
-            g = {k: [old[0].copy()] + added(old, n_angular, "g") for k, old in model.filters.g.items()}
+                f.append([first] + _more_filters([first], n_angular, "f"))
+            g = {k: [old[0].copy()] + _more_filters(old, n_angular, "g")
+                 for k, old in model.filters.g.items()}
         filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
                              shared=model.filters.shared)
         mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
@@ -230,3 +217,67 @@ class SNNP(Model):
             out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
             out.invalidate()
         return out
+
+    @classmethod
+    def grown_from(cls, model, n_radial, n_angular, widths, activation="tanh", seed=0,
+                   data=None, distil_iter=500):
+        """Climb from a fitted rung 1 or a smaller s-NNP (the ladder's chain climb): its
+        filters become the first filters of the bank (more are added on the same knot grids),
+        its pair term, e0 and core are kept.
+
+        With ``data`` (a Dataset or a list of Atoms) the network is first fitted to the smaller
+        model's per-atom energies on those atoms, less what the pair term, core and e0 give
+        (``MLPEmbedding.distil``), so the larger s-NNP starts where the smaller one ended;
+        ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the network
+        starts from its seeded initialisation."""
+        if model.mlp is None:
+            raise ValueError(f"grown_from climbs from a rung 1 or an s-NNP, not a "
+                             f"{type(model).__name__} (rung 0 climbs with from_spline_meam)")
+        if n_radial < model.n_radial or n_angular < model.n_angular:
+            raise ValueError(f"a grown s-NNP keeps every filter: it needs at least "
+                             f"{model.n_radial}+{model.n_angular} filters, got "
+                             f"{n_radial}+{n_angular}")
+        rho = [[s.copy() for s in old] + _more_filters(old, n_radial, "rho")
+               for old in model.filters.rho]
+        f = g = None
+        if n_angular:
+            f = [[s.copy() for s in old] + _more_filters(old, n_angular, "f")
+                 for old in model.filters.f]
+            g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g")
+                 for k, old in model.filters.g.items()}
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
+                             shared=model.filters.shared)
+        mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
+        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
+        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        if data is not None:
+            images = [getattr(item, "atoms", item) for item in data]
+            base = out.copy()                     # no network: the pair term, core and e0
+            for layers in base.mlp.weights:
+                layers[-1] = (np.zeros_like(layers[-1][0]), np.zeros_like(layers[-1][1]))
+            base.invalidate()
+            target = np.concatenate([model.compute(a, ("energy",))["energies"]
+                                     - base.compute(a, ("energy",))["energies"] for a in images])
+            G = np.vstack([out.descriptors(a) for a in images])
+            species = np.concatenate([out._atoms_species(a) for a in images])
+            out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
+            out.invalidate()
+        return out
+
+
+def _more_filters(bank, k_total, kind):
+    """Filters len(bank)+1 .. k_total of a grown bank ("rho", "f" or "g"), on the knot grid of
+    the bank's first filter and pinned to zero at that grid's end (a file's filter may end
+    before the cutoff: the new ones must not continue): those of a fresh ``FilterBank.initial``
+    of k_total filters on that grid."""
+    old, k_have = bank[0], len(bank)
+    if k_total <= k_have:
+        return []
+    if kind == "g":
+        fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots)
+        src = fresh.g[(0, 0)]
+        return [Spline(old.x0, old.x1, s(old.knots), float(s(np.array([old.x0]), True)[1][0]),
+                       float(s(np.array([old.x1]), True)[1][0])) for s in src[k_have:]]
+    fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0, n_knots_radial=old.n_knots)
+    return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[k_have:]]
