@@ -188,7 +188,7 @@ def cmd_ladder(args):
                 seed=args.seed, climb=False if args.no_climb else ("chain" if args.chain else True),
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
-                iterations_override=iterations,
+                iterations_override=iterations, patience=args.patience or None,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=True, data=args.data, provenance=config)
     _result("")
@@ -714,6 +714,10 @@ def build_parser():
                      help=f"presets to scan, in order (default: all: {' '.join(LADDER)})")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
+    lad.add_argument("--patience", type=_non_negative_int, default=2,
+                     help="stop a fit after N checkpoints (every 100 iterations) without a "
+                          "better validation loss, keeping the best; the iteration budget is "
+                          "then a ceiling (default 2; 0: run every fit to its budget)")
     lad.add_argument("--no-climb", action="store_true",
                      help="fit every preset from scratch instead of from the fitted rung 0")
     lad.add_argument("--chain", action="store_true",

@@ -93,11 +93,14 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
          validation=0.1, timing_atoms=2000, out=None, log=True, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
          prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None,
-         shared_filters=False):
+         shared_filters=False, patience=None):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
-    unless ``iterations_override`` (a dict name -> iterations) names it.  ``climb`` (when
+    unless ``iterations_override`` (a dict name -> iterations) names it: with ``patience``
+    (a number of checkpoints, every 100 iterations) that is a ceiling, and a fit stops once its
+    validation loss has not improved for that many checkpoints (keeping the best); each row's
+    ``iterations_run`` says where it stopped.  ``climb`` (when
     "smeam" is scanned, and first): True, the other presets start from the fitted rung 0: rung
     1 with its filters, pair term and U plus a zero network; the s-NNPs with its filters and
     pair term as filters 1 and a network distilled from its U on the training atoms
@@ -196,7 +199,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         if core is not None and (model.core is None or model.core.auto):
             model.core = core.copy()          # every rung: the one core of the training data
         fit_start = time.perf_counter()
-        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name], seed=seed, e0=e0,
+        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name],
+                  seed=seed, e0=e0, patience=patience,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False,
                   progress=progress)
@@ -220,7 +224,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 val["energy_meV_per_atom"]["rmse"] if val else None,
             "validation_force_rmse_eV_per_A": val["forces_eV_per_A"]["rmse"] if val else None,
             "climbed_from": below,
-            "iterations": iterations[name], "fit_seconds": fit_s, "prior": fit_loss.prior,
+            "iterations": iterations[name], "iterations_run": model.provenance["steps"],
+            "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
                                                  zip(model.species, model.e0)),
             "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
@@ -254,7 +259,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "validation_structures": len(val_set or ()),
                 "validation_atoms": _n_atoms(val_set or ()), "test_atoms": _n_atoms(test),
                 "threads": get_num_threads(), "timing_atoms": len(timing), "cutoff": cutoff,
-                "iterations": iterations, "climb": climb, "loss": loss.to_dict(),
+                "iterations": iterations, "patience": patience, "climb": climb,
+                "loss": loss.to_dict(),
                 "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff,
                 "shared_filters": shared_filters}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)

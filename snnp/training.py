@@ -793,6 +793,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         if not patience:
             return False
         scores = [h["objective"] for h in state["history"]]
+        if not scores:
+            return False
         best_at = int(np.argmin(scores))
         return len(scores) - 1 - best_at >= patience
 

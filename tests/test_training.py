@@ -161,6 +161,28 @@ def test_fit_learns_a_teacher_and_scores(tmp_path):
     assert saved["fit"]["loss"]["forces"] == 0.1 and saved["steps"] == 150
 
 
+def test_patience_stops_a_fit_on_a_validation_plateau_and_keeps_the_best():
+    """fit(patience=2): the validation objective of 2 checkpoints in a row fails to beat the
+    best, so the fit stops before its ceiling and returns the best checkpoint's model; a budget
+    shorter than one checkpoint interval runs to its end (no checkpoint to compare yet)."""
+    data, _ = teacher_data(8)
+    train, val = data.split(0.25, seed=0)
+    loss = snnp.Loss(energy=1.0, forces=0.1, stress=0.01)
+    model = student().fit(train, val, loss=loss, max_iter=3000, checkpoint_every=10,
+                          patience=2, log=False)
+    history = [h for h in model.provenance["history"] if h.get("checkpoint", True)]
+    scores = [h["objective"] for h in history]
+    steps = model.provenance["steps"]
+    assert steps < 3000 and len(scores) >= 3
+    assert int(np.argmin(scores)) == len(scores) - 3          # the last two did not improve
+    best = history[int(np.argmin(scores))]
+    assert model.score(val)["energy_meV_per_atom"]["rmse"] == pytest.approx(
+        best["validation_energy_rmse"], rel=1e-9)
+    short = student().fit(train, val, loss=loss, max_iter=4, checkpoint_every=10, patience=1,
+                          log=False)
+    assert short.provenance["steps"] == 4
+
+
 class _Killed(Exception):
     pass
 
