@@ -10,6 +10,9 @@ as MD (``snnp.ladder.time_model``, best of repeats, energy + forces):
 - ``core``: the model as the zoo ships it (core and clamp on), no grade;
 - ``core+grade``: also the per-atom extrapolation grade every step (``properties`` include
   "extrapolation", as ``SNNPCalculator(extrapolation=True)`` asks);
+- with ``--lammps``, NVE in LAMMPS under ``pair_style snnp`` (1 rank, 1 thread, the plugin
+  built first) without and with ``fix xg all pair 1 snnp extrapolation 1`` (grades every
+  step);
 
 and an ASE MD step through the calculator (``VelocityVerlet``, 1 fs, stress included as ASE
 asks for it) with ``extrapolation=False`` and ``True``.  It reports each as us/atom/step and as
@@ -23,7 +26,7 @@ measure of the work the core and the grade add.
 
 Run
 ---
-    python benchmarks/bench_short_range.py --instructions   # about 10 minutes on 2 cores
+    python benchmarks/bench_short_range.py --instructions --lammps   # about 15 minutes on 2 cores
     python benchmarks/bench_short_range.py --quick       # smoke test, no JSON written
 Results: a table on stdout and ``benchmarks/results/short_range.json``.
 """
@@ -127,6 +130,20 @@ def ase_step(model, atoms, extrapolation, steps, repeats):
     return best
 
 
+def lammps_steps(model, atoms, plugin, steps, tmp):
+    """us/atom/step of NVE in LAMMPS under ``pair_style snnp`` (1 rank, 1 thread), without and
+    with the grade computed every step (``fix pair 1 snnp extrapolation 1``)."""
+    from lammps_timing import time_pair_style
+    path = os.path.join(tmp, "model.snnp")
+    model.to_lammps_plugin(path)
+    pair = ["pair_style snnp", f'pair_coeff * * "{path}" ' + " ".join(model.species)]
+    out = {}
+    for key, extra in (("lammps", []), ("lammps_grade", ["fix xg all pair 1 snnp extrapolation 1"])):
+        out[key] = time_pair_style(pair + extra, atoms, list(model.species), steps, tmp,
+                                   plugin=plugin)["us_per_atom_step"]
+    return out
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--ir-child"]:
@@ -140,8 +157,19 @@ def main(argv=None):
     p.add_argument("--instructions", action="store_true",
                    help="also count the kernel's instructions per atom-step under valgrind "
                         "(callgrind; 512/432-atom cells; about 15 s per model and variant)")
+    p.add_argument("--lammps", action="store_true",
+                   help="also time NVE in LAMMPS (pair_style snnp, 1 rank) with and without the "
+                        "grade every step (fix pair 1 snnp extrapolation 1)")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
+    plugin, tmp = None, None
+    if args.lammps:
+        import tempfile
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "lammps_plugin"))
+        import build_plugin
+        tmp = tempfile.mkdtemp(prefix="snnp-bench-")
+        plugin = build_plugin.build(os.path.join(tmp, "plugin"))
     if args.quick:
         args.steps, args.repeats, args.models = 2, 1, args.models[:2]
     snnp.set_num_threads(args.threads)
@@ -155,24 +183,31 @@ def main(argv=None):
         atoms.rattle(0.02, seed=1)
         model = snnp.load(name)
         variants = {v: _variant(model, v) for v in VARIANTS}
-        t = {v: np.inf for v in VARIANTS + ("ase_md", "ase_md_grade")}
+        t = {v: np.inf for v in VARIANTS + ("ase_md", "ase_md_grade")
+             + (("lammps", "lammps_grade") if args.lammps else ())}
         for _ in range(args.repeats):          # interleaved, so drift hits every variant alike
             for v, (m, grade) in variants.items():
                 t[v] = min(t[v], time_with(m, atoms, grade, args.steps))
             t["ase_md"] = min(t["ase_md"], ase_step(model, atoms, False, args.steps, 1))
             t["ase_md_grade"] = min(t["ase_md_grade"], ase_step(model, atoms, True, args.steps, 1))
+            if args.lammps:
+                for k, v in lammps_steps(model, atoms, plugin, 5 * args.steps, tmp).items():
+                    t[k] = min(t[k], v)
         row = {"model": name, "atoms": len(atoms), "grade_centres": model.extrapolation.n_centres,
                "us_per_atom_step": t,
                "core_over_bare": t["core"] / t["bare"], "grade_over_core": t["core_grade"] / t["core"],
                "ase_grade_over_ase": t["ase_md_grade"] / t["ase_md"]}
         extra = ""
+        if args.lammps:
+            row["lammps_grade_over_lammps"] = t["lammps_grade"] / t["lammps"]
+            extra += f"   LAMMPS {t['lammps']:.3f} +grade {row['lammps_grade_over_lammps']:.3f}"
         if args.instructions:
             ir = {v: instructions(name, v) for v in VARIANTS}
             row["instructions_per_atom_step"] = ir
             row["instructions_core_over_bare"] = ir["core"] / ir["bare"]
             row["instructions_grade_over_core"] = ir["core_grade"] / ir["core"]
             extra = (f"   {row['instructions_core_over_bare']:.4f} "
-                     f"{row['instructions_grade_over_core']:.4f}")
+                     f"{row['instructions_grade_over_core']:.4f}") + extra
         rows.append(row)
         print(f"{name:18s} {t['bare']:7.3f} {t['core']:7.3f} {t['core_grade']:7.3f} "
               f"{row['core_over_bare']:9.3f} {row['grade_over_core']:10.3f} {t['ase_md']:7.3f} "
