@@ -71,9 +71,18 @@ def main():
                    help="fit nothing: give the saved models of --elements the extrapolation "
                         "grade a fit now attaches, from their training set (their errors do "
                         "not change)")
+    p.add_argument("--extend", type=int, default=0, metavar="N",
+                   help="fit the saved models of --elements and --presets N iterations more, "
+                        "from where they are (fit(initialise=False)), with the element's "
+                        "--repulsion and --e0 and the zoo's loss; their rows take the new errors, "
+                        "N more iterations and the extra fit time")
     args = p.parse_args()
     snnp.set_num_threads(args.threads)
     table = _load_table()
+    if args.extend:
+        _extend(table, args, _per_element(p, "--repulsion", args.repulsion),
+                _per_element(p, "--e0", args.e0))
+        return
     if args.regrade:
         _regrade(args.elements, args.presets, args.data_dir)
         return
@@ -122,13 +131,7 @@ def main():
     order = {n: k for k, n in enumerate(snnp.models.LADDER)}
     table.sort(key=lambda r: (r["element"], order.get(r["preset"], 99)))
     if args.tables_only:
-        for el in sorted({r["element"] for r in table}):
-            path = os.path.join(HERE, "ladders", el, "ladder.json")
-            with open(path) as fh:
-                saved = json.load(fh)
-            snnp.ladder.write_outputs(saved["rows"], os.path.dirname(path), saved["meta"],
-                                      references=REFERENCE.get(el))
-        _write_readme(table)
+        _write_tables(table)
         return
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -215,6 +218,71 @@ def _retime(table, elements, data_dir):
     doc["retimed"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
+
+
+def _extend(table, args, repulsion, e0):
+    """Fit each saved model ``args.extend`` iterations more on the split ``snnp.ladder.scan``
+    made (10% of the training set held out, seed 0), and update its rows in zoo.json and in
+    its element's ladder.json, then the tables."""
+    keys = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "force_rmse_eV_per_A",
+            "force_mae_eV_per_A", "stress_rmse_GPa")
+    for el in args.elements:
+        train, validation, test = _data(el, args.data_dir)
+        fit_set, val_set = (train, validation) if validation is not None else \
+            train.split(0.1, seed=0)
+        lad_path = os.path.join(HERE, "ladders", el, "ladder.json")
+        with open(lad_path) as fh:
+            ladder = json.load(fh)
+        for name in args.presets:
+            path = os.path.join(HERE, el, f"{name}.json")
+            model = snnp.load(path)
+            loss = snnp.Loss(**LOSS, repulsion=repulsion.get(el, 0.0))
+            start = time.perf_counter()
+            model.fit(fit_set, val_set, loss=loss, max_iter=args.extend, initialise=False,
+                      e0={el: e0[el]} if el in e0 else None, core=None, log=False)
+            seconds = time.perf_counter() - start
+            err = model.score(test)
+            new = {"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
+                   "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
+                   "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
+                   "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
+                   "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+                   "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
+                                  "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
+                              for g, v in err.get("groups", {}).items()}}
+            for row in [r for r in table if (r["element"], r["preset"]) == (el, name)] + \
+                    [r for r in ladder["rows"] if r["preset"] == name]:
+                row.setdefault("before_extend", {k: row[k] for k in keys})
+                row.update(new)
+                row["iterations"] += args.extend
+                row["fit_seconds"] += seconds
+            model.provenance = {**model.provenance, "extended": {
+                "iterations": args.extend, "seconds": seconds,
+                "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}}
+            model.save(path)
+            print(f"{el}/{name}: {args.extend} iterations more in {seconds:.0f} s: test E "
+                  f"{new['energy_rmse_meV_per_atom']:.3f} meV/atom, F "
+                  f"{new['force_rmse_eV_per_A']:.4f} eV/A", flush=True)
+        with atomic_write(lad_path) as fh:
+            json.dump(ladder, fh, indent=1)
+    with open(os.path.join(HERE, "zoo.json")) as fh:
+        doc = json.load(fh)
+    doc["rows"] = table
+    with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
+        json.dump(doc, fh, indent=1)
+    _write_tables(table)
+
+
+def _write_tables(table):
+    """Rewrite every element's ladders/<El>/ outputs from its ladder.json and the README's
+    table from ``table``."""
+    for el in sorted({r["element"] for r in table}):
+        path = os.path.join(HERE, "ladders", el, "ladder.json")
+        with open(path) as fh:
+            saved = json.load(fh)
+        snnp.ladder.write_outputs(saved["rows"], os.path.dirname(path), saved["meta"],
+                                  references=REFERENCE.get(el))
+    _write_readme(table)
 
 
 def _regrade(elements, presets, data_dir):

@@ -32,8 +32,9 @@ __all__ = ["Probe", "build_probes", "APPROACH_MARGIN", "PRESSURE_MARGIN", "VOLUM
 APPROACH_MARGIN = 0.1
 #: the smallest pressure (GPa) a compressed cell must show
 PRESSURE_MARGIN = 1.0
-#: V/V0 of the compressed copies
-VOLUME_RATIOS = tuple(np.round(np.linspace(0.40, 0.90, 6), 2))
+#: V/V0 of the compressed copies, 0.05 apart: the hinge holds the pressure up only at these
+#: volumes, and with 0.1 between them an equation of state could still dip in between
+VOLUME_RATIOS = tuple(np.round(np.linspace(0.40, 0.90, 11), 2))
 
 
 class Probe:

@@ -719,6 +719,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         config["e0"] = model.e0.tolist()
     if model.core is not None:
         config["core"] = model.core.to_dict()
+    if loss.repulsion > 0:
+        from .probes import VOLUME_RATIOS
+        config["probe_volumes"] = [float(v) for v in VOLUME_RATIOS]
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()

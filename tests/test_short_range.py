@@ -122,7 +122,7 @@ def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
         model = snnp.presets(["Cu"], cutoff=4.6)["smeam"]
         model.fit(train, max_iter=40, log=False, loss=Loss(forces=0.01, repulsion=weight))
         probes = build_probes(model.species, model.core, train.structures, model.cutoff)
-        assert len(probes) == 7 * 2 + 4 * 6          # dimers, trimers; 4 cells x 6 volumes
+        assert len(probes) == 7 * 2 + 4 * 11         # dimers, trimers; 4 cells x 11 volumes
         penalty[weight] = repulsion_penalty(model, Batch(probes, model), Loss(repulsion=1.0))
         score = model.score(test)
         errors[weight] = (score["energy_meV_per_atom"]["rmse"], score["forces_eV_per_A"]["rmse"])
