@@ -110,15 +110,16 @@ def test_zoo_models_push_atoms_apart_below_their_data(name):
 
 def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
     """Rung 0 on EMT copper, 40 iterations: fitted on the labels alone its dimers, trimers and
-    compressed cells violate the probes' rise (seen with ASE 3.29: penalty 190 in GPa^2 and
-    (eV/A)^2); fitted with Loss(repulsion=1e-3) they rise, and the test errors are no worse.
+    compressed cells violate the probes' rise (seen with ASE 3.29: penalty 125 in GPa^2 and
+    (eV/A)^2); fitted with Loss(repulsion=1e-4) the penalty falls 400-fold (0.29) and the test
+    errors are no worse (seen: 20.3 meV/atom and 0.340 eV/A against 21.8 and 0.391).
     Whether labels alone violate depends on the data: EMT copper of seed 2 does (seeds 0 and 1
     give 0.02 and 0.2), so the first assertion checks the premise."""
     from snnp.probes import build_probes
     from snnp.training import Batch, Loss, repulsion_penalty
     train, test = snnp.datasets.emt_copper(seed=2).split(0.2, seed=0)
     penalty, errors = {}, {}
-    for weight in (0.0, 1e-3):
+    for weight in (0.0, 1e-4):
         model = snnp.presets(["Cu"], cutoff=4.6)["smeam"]
         model.fit(train, max_iter=40, log=False, loss=Loss(forces=0.01, repulsion=weight))
         probes = build_probes(model.species, model.core, train.structures, model.cutoff)
@@ -128,8 +129,8 @@ def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
         errors[weight] = (score["energy_meV_per_atom"]["rmse"], score["forces_eV_per_A"]["rmse"])
         assert model.provenance["fit"]["loss"].get("repulsion", 0.0) == weight
     assert penalty[0.0] > 10, f"premise: labels alone violate the probes ({penalty[0.0]})"
-    assert penalty[1e-3] < 1e-3 * penalty[0.0]
-    assert errors[1e-3][0] < 1.2 * errors[0.0][0] and errors[1e-3][1] < 1.2 * errors[0.0][1]
+    assert penalty[1e-4] < 1e-2 * penalty[0.0]
+    assert errors[1e-4][0] < 1.2 * errors[0.0][0] and errors[1e-4][1] < 1.2 * errors[0.0][1]
     with pytest.raises(ValueError, match="cannot be combined"):
         snnp.presets(["Cu"], cutoff=4.6)["smeam"].fit(
             train, max_iter=1, log=False, loss=Loss(prior=0.1, repulsion=1e-3),
