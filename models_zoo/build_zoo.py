@@ -236,6 +236,7 @@ def _extend(table, args, repulsion, e0):
         for name in args.presets:
             path = os.path.join(HERE, el, f"{name}.json")
             model = snnp.load(path)
+            before = dict(model.provenance)        # the original fit's record stays on top
             loss = snnp.Loss(**LOSS, repulsion=repulsion.get(el, 0.0))
             start = time.perf_counter()
             model.fit(fit_set, val_set, loss=loss, max_iter=args.extend, initialise=False,
@@ -256,9 +257,9 @@ def _extend(table, args, repulsion, e0):
                 row.update(new)
                 row["iterations"] += args.extend
                 row["fit_seconds"] += seconds
-            model.provenance = {**model.provenance, "extended": {
-                "iterations": args.extend, "seconds": seconds,
-                "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}}
+            model.provenance = {**before, "extended": _extension_record(
+                model.provenance, args.extend, seconds,
+                " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))}
             model.save(path)
             print(f"{el}/{name}: {args.extend} iterations more in {seconds:.0f} s: test E "
                   f"{new['energy_rmse_meV_per_atom']:.3f} meV/atom, F "
@@ -271,6 +272,12 @@ def _extend(table, args, repulsion, e0):
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
     _write_tables(table)
+
+
+def _extension_record(fit_provenance, iterations, seconds, command):
+    """What a continuation adds to a model's provenance: its fit settings and learning curve."""
+    return {"iterations": iterations, "seconds": seconds, "command": command,
+            "fit": fit_provenance.get("fit"), "history": fit_provenance.get("history")}
 
 
 def _write_tables(table):
