@@ -162,10 +162,9 @@ def test_zoo_energy_does_not_dip_where_the_core_takes_over(name):
         assert inward_drop(x, e)[0] < 0.01, curve.__name__
 
 
-#: models whose EOS sags beyond their data (Si's training set reaches V/V0 = 0.88): Si/snnp_large
-#: by 0.039 eV/atom between V/V0 = 0.45 and 0.47, between the probes' compressions at 0.4 and
-#: 0.5 (snnp.probes.VOLUME_RATIOS)
-EOS_SAGS = {"Si/snnp_large"}
+#: models whose EOS sags beyond their data (Si's training set reaches V/V0 = 0.88): none since
+#: the probes compress every 0.05 (snnp.probes.VOLUME_RATIOS)
+EOS_SAGS = set()
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
