@@ -67,6 +67,19 @@ def machine(**extra):
     return info
 
 
+def output_path(folder, name):
+    """``folder``/``name``, the folder made and checked writable before any long work starts
+    (SystemExit naming the path otherwise)."""
+    path = os.path.join(folder, name)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"cannot write {path}: {exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise SystemExit(f"cannot write {path}")
+    return path
+
+
 def save(name, doc):
     """Write ``doc`` as benchmarks/results/<name> atomically; returns the path."""
     from snnp.io.atomic import atomic_write

@@ -25,6 +25,9 @@ from snnp.io.atomic import atomic_write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOSS = {"energy": 1.0, "forces": 0.002, "stress": 1e-4}
+#: the test errors a zoo row holds (its "groups" beside them)
+ERROR_KEYS = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "force_rmse_eV_per_A",
+              "force_mae_eV_per_A", "stress_rmse_GPa")
 REFERENCE = dict(snnp.datasets.MLEARN_REFERENCE)    # Zuo et al. (2020) test RMSEs
 #: systems that are not one mlearn element: their data and the peer they are compared with
 SYSTEMS = {"InP": "inp"}
@@ -224,8 +227,6 @@ def _extend(table, args, repulsion, e0):
     """Fit each saved model ``args.extend`` iterations more on the split ``snnp.ladder.scan``
     made (10% of the training set held out, seed 0), and update its rows in zoo.json and in
     its element's ladder.json, then the tables."""
-    keys = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "force_rmse_eV_per_A",
-            "force_mae_eV_per_A", "stress_rmse_GPa")
     for el in args.elements:
         train, validation, test = _data(el, args.data_dir)
         fit_set, val_set = (train, validation) if validation is not None else \
@@ -242,18 +243,10 @@ def _extend(table, args, repulsion, e0):
             model.fit(fit_set, val_set, loss=loss, max_iter=args.extend, initialise=False,
                       e0={el: e0[el]} if el in e0 else None, core=None, log=False)
             seconds = time.perf_counter() - start
-            err = model.score(test)
-            new = {"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
-                   "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
-                   "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
-                   "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
-                   "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-                   "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
-                                  "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
-                              for g, v in err.get("groups", {}).items()}}
+            new = _row_errors(model.score(test))
             for row in [r for r in table if (r["element"], r["preset"]) == (el, name)] + \
                     [r for r in ladder["rows"] if r["preset"] == name]:
-                row.setdefault("before_extend", {k: row[k] for k in keys})
+                row.setdefault("before_extend", {k: row[k] for k in ERROR_KEYS})
                 row.update(new)
                 row["iterations"] += args.extend
                 row["fit_seconds"] += seconds
@@ -272,6 +265,18 @@ def _extend(table, args, repulsion, e0):
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
     _write_tables(table)
+
+
+def _row_errors(err):
+    """A zoo row's error fields from ``Model.score``'s result."""
+    return {"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
+            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
+            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
+            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
+            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
+                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
+                       for g, v in err.get("groups", {}).items()}}
 
 
 def _extension_record(fit_provenance, iterations, seconds, command):
@@ -332,18 +337,8 @@ def _attach_short_range(table, elements, presets, data_dir):
             for row in table:
                 if (row["element"], row["preset"]) != (el, name):
                     continue
-                keys = ("energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
-                        "force_rmse_eV_per_A", "force_mae_eV_per_A", "stress_rmse_GPa")
-                row.setdefault("before_short_range", {k: row[k] for k in keys})
-                row.update({"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
-                            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
-                            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
-                            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
-                            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-                            "core": str(model.core),
-                            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
-                                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
-                                       for g, v in err.get("groups", {}).items()}})
+                row.setdefault("before_short_range", {k: row[k] for k in ERROR_KEYS})
+                row.update({**_row_errors(err), "core": str(model.core)})
                 model.provenance = {**model.provenance, "zoo": row,
                                     "short_range": {"core": model.core.to_dict(),
                                                     "command": "build_zoo.py --short-range"}}

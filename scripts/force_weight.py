@@ -45,10 +45,7 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "..", "benchmarks", "results"))
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
     args = p.parse_args()
-    out_path = os.path.join(args.out, f"force_weight_{args.element}.json")
-    os.makedirs(args.out, exist_ok=True)
-    if not os.access(args.out, os.W_OK):
-        raise SystemExit(f"cannot write {out_path}")
+    out_path = benchinfo.output_path(args.out, f"force_weight_{args.element}.json")
     t0 = time.time()
     recipe = RECIPE.get(args.element, {})
     train, test = snnp.datasets.mlearn(args.element, "both", cache_dir=args.data_dir)

@@ -68,10 +68,7 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "..", "benchmarks", "results"))
     p.add_argument("--data-dir", default=None, help="folder with Si/training.json, test.json")
     args = p.parse_args()
-    out_path = os.path.join(args.out, "grade_centres.json")
-    os.makedirs(args.out, exist_ok=True)
-    if not os.access(args.out, os.W_OK):
-        raise SystemExit(f"cannot write {out_path}")
+    out_path = benchinfo.output_path(args.out, "grade_centres.json")
     t0 = time.time()
     train, test = snnp.datasets.mlearn("Si", "both", cache_dir=args.data_dir)
     rows = {}

@@ -86,10 +86,7 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "..", "benchmarks", "results"))
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
     args = p.parse_args()
-    out_path = os.path.join(args.out, "short_range_curves.json")
-    os.makedirs(args.out, exist_ok=True)
-    if not os.access(args.out, os.W_OK):
-        raise SystemExit(f"cannot write {out_path}")
+    out_path = benchinfo.output_path(args.out, "short_range_curves.json")
     t0 = time.time()
     rows = {}
     for el in args.elements:

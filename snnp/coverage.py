@@ -151,8 +151,8 @@ class ExtrapolationGrade:
             rows = species == a
             if not rows.any():
                 continue
-            X = G[rows] - G[rows].mean(axis=0)
             mean[a] = G[rows].mean(axis=0)
+            X = G[rows] - mean[a]
             whitening[a] = _whitening(X, cls.EIGEN_FLOOR)
             Z = X @ whitening[a].T
             chosen, dist = _farthest_points(Z, n_centres)

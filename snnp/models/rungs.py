@@ -171,6 +171,18 @@ class SNNP(Model):
         super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
 
     @classmethod
+    def _on_top_of(cls, model, rho, f, g, widths, activation, seed):
+        """An s-NNP with these filter banks, a seeded network, and ``model``'s pair term, e0,
+        core and bank settings (the start of a climb)."""
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
+                             shared=model.filters.shared)
+        mlp = MLPEmbedding(model.n_species, filters.n_filters, widths, activation, seed=seed)
+        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
+        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        return out
+
+    @classmethod
     def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
                          activation="tanh", seed=0, data=None, distil_iter=500,
                          angular_cutoff=None):
@@ -199,12 +211,7 @@ class SNNP(Model):
                 f.append([first] + _more_filters([first], n_angular, "f"))
             g = {k: [old[0].copy()] + _more_filters(old, n_angular, "g")
                  for k, old in model.filters.g.items()}
-        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
-                             shared=model.filters.shared)
-        mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
-        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
-        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
-        out.core = None if model.core is None else model.core.copy()
+        out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
         if data is not None:
             images = [getattr(item, "atoms", item) for item in data]
             G = np.vstack([out.descriptors(a) for a in images])
@@ -214,7 +221,7 @@ class SNNP(Model):
             for a, U in enumerate(model.U):
                 rows = species == a
                 target[rows] = U(n[rows]) - U(np.array([0.0]))[0]
-            out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
+            out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
             out.invalidate()
         return out
 
@@ -245,12 +252,7 @@ class SNNP(Model):
                  for old in model.filters.f]
             g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g")
                  for k, old in model.filters.g.items()}
-        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
-                             shared=model.filters.shared)
-        mlp = MLPEmbedding(model.n_species, n_radial + n_angular, widths, activation, seed=seed)
-        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
-        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
-        out.core = None if model.core is None else model.core.copy()
+        out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
         if data is not None:
             images = [getattr(item, "atoms", item) for item in data]
             base = out.copy()                     # no network: the pair term, core and e0
@@ -261,7 +263,7 @@ class SNNP(Model):
                                      - base.compute(a, ("energy",))["energies"] for a in images])
             G = np.vstack([out.descriptors(a) for a in images])
             species = np.concatenate([out._atoms_species(a) for a in images])
-            out.distil_misfit = mlp.distil(G, species, target, max_iter=distil_iter)
+            out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
             out.invalidate()
         return out
 
