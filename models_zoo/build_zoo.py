@@ -53,6 +53,10 @@ def main():
     p.add_argument("--repulsion", nargs="+", default=[], metavar="EL=W",
                    help="Loss(repulsion=W) for an element's presets: the probes of snnp.probes "
                         "(energies rising at and below the data edge)")
+    p.add_argument("--forces-weight", nargs="+", default=[], metavar="EL=W",
+                   help=f"Loss(forces=W) for an element's fits and --extend (default "
+                        f"{LOSS['forces']:g}; docs/training.md, 'Weighting energies against "
+                        f"forces')")
     p.add_argument("--e0", nargs="+", default=[], metavar="EL=EV",
                    help="an element's isolated-atom energy (eV): its presets hold e0 there "
                         "instead of fitting it (fit(e0=...))")
@@ -79,12 +83,21 @@ def main():
                         "from where they are (fit(initialise=False)), with the element's "
                         "--repulsion and --e0 and the zoo's loss; their rows take the new errors, "
                         "N more iterations and the extra fit time")
+    p.add_argument("--rescore", action="store_true",
+                   help="fit nothing: score the saved models of --elements on the test set and "
+                        "on the scan's validation split (10%% of the training set, seed 0), "
+                        "update their rows and list the rungs that do not improve on the one "
+                        "below")
     args = p.parse_args()
     snnp.set_num_threads(args.threads)
     table = _load_table()
+    losses = _losses(args.elements, _per_element(p, "--repulsion", args.repulsion),
+                     _per_element(p, "--forces-weight", args.forces_weight))
     if args.extend:
-        _extend(table, args, _per_element(p, "--repulsion", args.repulsion),
-                _per_element(p, "--e0", args.e0))
+        _extend(table, args, losses, _per_element(p, "--e0", args.e0))
+        return
+    if args.rescore:
+        _rescore(table, args.elements, args.data_dir)
         return
     if args.regrade:
         _regrade(args.elements, args.presets, args.data_dir)
@@ -104,14 +117,13 @@ def main():
         args.tables_only = True
     prior, e0 = _per_element(p, "--prior", args.prior), _per_element(p, "--e0", args.e0)
     reach = _per_element(p, "--angular-cutoff", args.angular_cutoff)
-    repulsion = _per_element(p, "--repulsion", args.repulsion)
     for el in [] if args.tables_only else args.elements:
         train, validation, test = _data(el, args.data_dir)
         build = os.path.join(HERE, ".build", el)
         start = time.time()
         rows = snnp.ladder.scan(train, test, presets=args.presets, cutoff=args.cutoff,
                                 validation_set=validation, data=SYSTEMS.get(el, f"mlearn:{el}"),
-                                loss=snnp.Loss(**LOSS, repulsion=repulsion.get(el, 0.0)),
+                                loss=losses[el],
                                 max_iter=args.max_iter, out=build,
                                 iterations_override={k: int(v) for k, v in
                                                      (s.split("=") for s in args.iterations)},
@@ -125,7 +137,7 @@ def main():
         _merge_ladder(build, ladder_dir, REFERENCE.get(el))
         for row in rows:
             model = snnp.load(os.path.join(build, f"{row['preset']}.json"))
-            row = {"element": el, **row}
+            row = {"element": el, **row, "loss": _loss_record(losses[el])}
             model.save(os.path.join(HERE, el, f"{row['preset']}.json"),
                        provenance={**(model.provenance or {}), "zoo": row,
                                    "test_data_sha256": test.sha256()})
@@ -223,14 +235,12 @@ def _retime(table, elements, data_dir):
         json.dump(doc, fh, indent=1)
 
 
-def _extend(table, args, repulsion, e0):
+def _extend(table, args, losses, e0):
     """Fit each saved model ``args.extend`` iterations more on the split ``snnp.ladder.scan``
-    made (10% of the training set held out, seed 0), and update its rows in zoo.json and in
-    its element's ladder.json, then the tables."""
+    made (10% of the training set held out, seed 0), with the element's loss, and update its
+    rows in zoo.json and in its element's ladder.json, then the tables."""
     for el in args.elements:
-        train, validation, test = _data(el, args.data_dir)
-        fit_set, val_set = (train, validation) if validation is not None else \
-            train.split(0.1, seed=0)
+        fit_set, val_set, test = _splits(el, args.data_dir)
         lad_path = os.path.join(HERE, "ladders", el, "ladder.json")
         with open(lad_path) as fh:
             ladder = json.load(fh)
@@ -238,45 +248,81 @@ def _extend(table, args, repulsion, e0):
             path = os.path.join(HERE, el, f"{name}.json")
             model = snnp.load(path)
             before = dict(model.provenance)        # the original fit's record stays on top
-            loss = snnp.Loss(**LOSS, repulsion=repulsion.get(el, 0.0))
             start = time.perf_counter()
-            model.fit(fit_set, val_set, loss=loss, max_iter=args.extend, initialise=False,
+            model.fit(fit_set, val_set, loss=losses[el], max_iter=args.extend, initialise=False,
                       e0={el: e0[el]} if el in e0 else None, core=None, log=False)
             seconds = time.perf_counter() - start
-            new = _row_errors(model.score(test))
+            new = snnp.ladder.error_fields(model.score(test), model.score(val_set))
             for row in [r for r in table if (r["element"], r["preset"]) == (el, name)] + \
                     [r for r in ladder["rows"] if r["preset"] == name]:
                 row.setdefault("before_extend", {k: row[k] for k in ERROR_KEYS})
                 row.update(new)
                 row["iterations"] += args.extend
                 row["fit_seconds"] += seconds
+                row["loss"] = _loss_record(losses[el])
             model.provenance = {**before, "extended": _extension_record(
                 model.provenance, args.extend, seconds,
                 " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))}
             model.save(path)
             print(f"{el}/{name}: {args.extend} iterations more in {seconds:.0f} s: test E "
                   f"{new['energy_rmse_meV_per_atom']:.3f} meV/atom, F "
-                  f"{new['force_rmse_eV_per_A']:.4f} eV/A", flush=True)
+                  f"{new['force_rmse_eV_per_A']:.4f} eV/A; validation E "
+                  f"{new['validation_energy_rmse_meV_per_atom']:.3f}, F "
+                  f"{new['validation_force_rmse_eV_per_A']:.4f}", flush=True)
         with atomic_write(lad_path) as fh:
             json.dump(ladder, fh, indent=1)
+    _save_table(table)
+
+
+def _rescore(table, elements, data_dir):
+    """Score every saved model of ``elements`` on its test set and the scan's validation
+    split; update the rows (zoo.json, ladder.json, the tables) and print, per element, the
+    rungs whose validation error is not below the rung's beneath (snnp.ladder.not_improving)."""
+    for el in elements:
+        _, val_set, test = _splits(el, data_dir)
+        lad_path = os.path.join(HERE, "ladders", el, "ladder.json")
+        with open(lad_path) as fh:
+            ladder = json.load(fh)
+        rows = [r for r in table if r["element"] == el]
+        for row in rows:
+            model = snnp.load(os.path.join(HERE, el, f"{row['preset']}.json"))
+            new = snnp.ladder.error_fields(model.score(test), model.score(val_set))
+            for r in [row] + [r for r in ladder["rows"] if r["preset"] == row["preset"]]:
+                r.update(new)
+        with atomic_write(lad_path) as fh:
+            json.dump(ladder, fh, indent=1)
+        for line in snnp.ladder.not_improving(rows) or ["every rung improves on the one below"]:
+            print(f"{el}: {line}", flush=True)
+    _save_table(table)
+
+
+def _splits(system, data_dir):
+    """(fit set, validation set, test set) as the zoo's scan split them."""
+    train, validation, test = _data(system, data_dir)
+    if validation is None:
+        train, validation = train.split(0.1, seed=0)
+    return train, validation, test
+
+
+def _losses(elements, repulsion, forces):
+    """Each element's training loss: the zoo's LOSS with its --repulsion and --forces-weight."""
+    return {el: snnp.Loss(**{**LOSS, "forces": forces.get(el, LOSS["forces"])},
+                          repulsion=repulsion.get(el, 0.0)) for el in elements}
+
+
+def _loss_record(loss):
+    """The loss weights a zoo row records."""
+    return {k: getattr(loss, k) for k in ("energy", "forces", "stress", "repulsion")}
+
+
+def _save_table(table):
+    """zoo.json with ``table`` as its rows (the rest of it kept), then the tables."""
     with open(os.path.join(HERE, "zoo.json")) as fh:
         doc = json.load(fh)
     doc["rows"] = table
     with atomic_write(os.path.join(HERE, "zoo.json")) as fh:
         json.dump(doc, fh, indent=1)
     _write_tables(table)
-
-
-def _row_errors(err):
-    """A zoo row's error fields from ``Model.score``'s result."""
-    return {"energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
-            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
-            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
-            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
-            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
-                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
-                       for g, v in err.get("groups", {}).items()}}
 
 
 def _extension_record(fit_provenance, iterations, seconds, command):
@@ -338,7 +384,9 @@ def _attach_short_range(table, elements, presets, data_dir):
                 if (row["element"], row["preset"]) != (el, name):
                     continue
                 row.setdefault("before_short_range", {k: row[k] for k in ERROR_KEYS})
-                row.update({**_row_errors(err), "core": str(model.core)})
+                row.update({k: v for k, v in snnp.ladder.error_fields(err).items()
+                           if v is not None})           # the validation errors stay
+                row["core"] = str(model.core)
                 model.provenance = {**model.provenance, "zoo": row,
                                     "short_range": {"core": model.core.to_dict(),
                                                     "command": "build_zoo.py --short-range"}}
@@ -356,11 +404,22 @@ def _load_table():
         return json.load(fh)["rows"]
 
 
+def _own_weight(row):
+    """Whether a row's fit weighed forces otherwise than the zoo's LOSS."""
+    return bool(row.get("loss")) and row["loss"]["forces"] != LOSS["forces"]
+
+
+def _validation_cell(row):
+    e, f = row.get("validation_energy_rmse_meV_per_atom"), row.get("validation_force_rmse_eV_per_A")
+    return "-" if e is None else f"{e:.2f} / {f:.3f}"
+
+
 def _write_readme(table):
     lines = [MARK_BEGIN, "",
              "| model | filters | MLP | params | E RMSE (meV/atom) | F RMSE (eV/Å) | σ RMSE (GPa) "
-             "| cost (µs/atom/step) | cost × rung 0 | fit (min) | iterations | peer-level? |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| validation E / F | cost (µs/atom/step) | cost × rung 0 | fit (min) | iterations "
+             "| peer-level? |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         peer, ref = _peer(r["element"])
         ok = ref is not None and (r["energy_rmse_meV_per_atom"] <= ref[0]
@@ -368,11 +427,13 @@ def _write_readme(table):
         lines.append(
             f"| `{r['element']}/{r['preset']}` | {r['filters']} | {r['mlp']} | {r['n_params']} "
             f"| {r['energy_rmse_meV_per_atom']:.2f} | {r['force_rmse_eV_per_A']:.3f} "
-            f"| {r['stress_rmse_GPa']:.2f} | {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
+            f"| {r['stress_rmse_GPa']:.2f} | {_validation_cell(r)} "
+            f"| {r['us_per_atom_step']:.2f} | {r['cost_vs_first']:.2f} "
             f"| {r['fit_seconds'] / 60:.1f} | {r['iterations']}"
             f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''}"
             f"{', e0 ' + r['e0'] + ' eV' if r.get('e0') else ''}"
-            f"{', f to ' + format(r['angular_cutoff'], 'g') + ' Å' if r.get('angular_cutoff') else ''} "
+            f"{', f to ' + format(r['angular_cutoff'], 'g') + ' Å' if r.get('angular_cutoff') else ''}"
+            f"{', force weight ' + format(r['loss']['forces'], 'g') if _own_weight(r) else ''} "
             f"| {('yes' if ok else 'no') + (' (' + peer + ')' if peer != 'qSNAP' else '')} |")
     lines += ["", "peer-level: test errors at or below the peer's on both energy and forces: "
               "Zuo's qSNAP for Li, Mo and Si; for InP the SNAP potential fitted to the whole InP "
@@ -381,7 +442,16 @@ def _write_readme(table):
               "Test errors of the peers, energy meV/atom / force eV/Å (published by Zuo et al. "
               "for Li, Mo, Si; measured here for InP): "
               + "; ".join(f"{el}: " + ", ".join(f"{m} {e:.3g} / {f:.3g}" for m, (e, f) in ref.items())
-                          for el, ref in REFERENCE.items()) + ".", "", MARK_END]
+                          for el, ref in REFERENCE.items()) + ".",
+              "", "validation: the RMSEs on the 10% of the training set each scan held out "
+              "(seed 0; InP: its validation part), energy meV/atom / force eV/Å "
+              "(`build_zoo.py --rescore`)."]
+    worse = [f"{el}: {line}" for el in sorted({r["element"] for r in table})
+             for line in snnp.ladder.not_improving([r for r in table if r["element"] == el])]
+    if worse:
+        lines += ["", "Rungs whose validation error is not below the rung's beneath:", ""]
+        lines += [f"- {line}" for line in worse]
+    lines += ["", MARK_END]
     path = os.path.join(HERE, "README.md")
     with open(path) as fh:
         text = fh.read()

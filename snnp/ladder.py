@@ -23,8 +23,8 @@ from .models import LADDER, presets as make_presets
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
 
-__all__ = ["scan", "climbed", "not_improving", "time_model", "time_models", "write_outputs",
-           "format_error", "EFFORT"]
+__all__ = ["scan", "climbed", "error_fields", "not_improving", "time_model", "time_models",
+           "write_outputs", "format_error", "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
@@ -215,22 +215,12 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                        + (" shared" if model.filters.shared and model.n_species > 1 else ""),
             "angular_cutoff": angular_cutoff, "shared_filters": model.filters.shared,
             "mlp": "x".join(map(str, model.mlp.widths)) if model.mlp else "-",
-            "energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
-            "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
-            "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
-            "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
-            "stress_rmse_GPa": err["stress_GPa"]["rmse"],
-            "validation_energy_rmse_meV_per_atom":
-                val["energy_meV_per_atom"]["rmse"] if val else None,
-            "validation_force_rmse_eV_per_A": val["forces_eV_per_A"]["rmse"] if val else None,
+            **error_fields(err, val),
             "climbed_from": below,
             "iterations": iterations[name], "iterations_run": model.provenance["steps"],
             "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
                                                  zip(model.species, model.e0)),
-            "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
-                           "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
-                       for g, v in err.get("groups", {}).items()},
         })
         if out:
             model.save(os.path.join(out, f"{name}.json"),
@@ -319,6 +309,23 @@ COLUMNS = [("preset", "preset", "{}"), ("class", "model", "{}"), ("filters", "fi
 
 def _cell(fmt, value):
     return fmt(value) if callable(fmt) else fmt.format(value)
+
+
+def error_fields(err, val=None):
+    """A ladder row's error fields from ``Model.score`` on the test set (``err``) and, when
+    given, on the validation set (``val``; else those fields are None)."""
+    return {
+        "energy_rmse_meV_per_atom": err["energy_meV_per_atom"]["rmse"],
+        "energy_mae_meV_per_atom": err["energy_meV_per_atom"]["mae"],
+        "force_rmse_eV_per_A": err["forces_eV_per_A"]["rmse"],
+        "force_mae_eV_per_A": err["forces_eV_per_A"]["mae"],
+        "stress_rmse_GPa": err["stress_GPa"]["rmse"],
+        "validation_energy_rmse_meV_per_atom": val["energy_meV_per_atom"]["rmse"] if val else None,
+        "validation_force_rmse_eV_per_A": val["forces_eV_per_A"]["rmse"] if val else None,
+        "groups": {g: {"energy_rmse_meV_per_atom": v["energy_meV_per_atom"]["rmse"],
+                       "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
+                   for g, v in err.get("groups", {}).items()},
+    }
 
 
 def not_improving(rows):
