@@ -81,8 +81,9 @@ def main():
     p.add_argument("--extend", type=int, default=0, metavar="N",
                    help="fit the saved models of --elements and --presets N iterations more, "
                         "from where they are (fit(initialise=False)), with the element's "
-                        "--repulsion and --e0 and the zoo's loss; their rows take the new errors, "
-                        "N more iterations and the extra fit time")
+                        "--repulsion, --forces-weight and --e0; their rows take the new errors "
+                        "(test and validation), N more iterations, the extra fit time and the "
+                        "loss; each model's provenance lists its extensions")
     p.add_argument("--rescore", action="store_true",
                    help="fit nothing: score the saved models of --elements on the test set and "
                         "on the scan's validation split (10%% of the training set, seed 0), "
@@ -260,9 +261,11 @@ def _extend(table, args, losses, e0):
                 row["iterations"] += args.extend
                 row["fit_seconds"] += seconds
                 row["loss"] = _loss_record(losses[el])
-            model.provenance = {**before, "extended": _extension_record(
-                model.provenance, args.extend, seconds,
-                " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))}
+            earlier = before.get("extended") or []
+            model.provenance = {**before, "extended": (
+                [earlier] if isinstance(earlier, dict) else earlier) + [_extension_record(
+                    model.provenance, args.extend, seconds,
+                    " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))]}
             model.save(path)
             print(f"{el}/{name}: {args.extend} iterations more in {seconds:.0f} s: test E "
                   f"{new['energy_rmse_meV_per_atom']:.3f} meV/atom, F "
