@@ -12,7 +12,8 @@ For each: whether it finished, the shortest pair distance met, how many steps ca
 the training data (the calculator's ``close_approaches``), the largest extrapolation grade seen,
 and the NVE energy drift (eV/atom/ps, a linear fit of the total energy).  For Si it also writes
 the radial distribution function of the melt beside the crystal's (``liquid_si_rdf.png``).
-Results go to ``OUT/hot_md.json`` with the machine and the command.
+Results go to ``OUT/hot_md.json`` with the machine and the command; with ``--runs`` naming
+some runs only, the file keeps the others' results (``commands`` says which command made each).
 """
 import argparse
 import json
@@ -123,9 +124,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     snnp.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "hot_md.json")
+    command = " ".join(["scripts/hot_md.py"] + sys.argv[1:])
     results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "threads": args.threads},
-               "command": " ".join(["scripts/hot_md.py"] + sys.argv[1:]), "runs": {}}
+                           "threads": args.threads}, "command": command, "runs": {}}
+    if os.path.exists(path) and set(args.runs) != set(RUNS):   # a subset: keep the other runs
+        with open(path) as fh:
+            kept = json.load(fh)
+        results["runs"] = {k: v for k, v in kept.get("runs", {}).items() if k not in args.runs}
+        made_by = kept.get("commands") or {k: kept.get("command") for k in kept.get("runs", {})}
+        results["commands"] = {k: v for k, v in made_by.items() if k in results["runs"]}
+    results.setdefault("commands", {}).update({name: command for name in args.runs})
     for name in args.runs:
         out, snaps, spec = run(name, args.steps, args.nve_steps)
         results["runs"][name] = out
@@ -156,7 +165,7 @@ def main(argv=None):
             ax.legend(fontsize=7)
             fig.tight_layout()
             fig.savefig(os.path.join(args.plot_dir, "liquid_si_rdf.png"), dpi=130)
-    with atomic_write(os.path.join(args.out, "hot_md.json")) as fh:
+    with atomic_write(path) as fh:
         json.dump(results, fh, indent=1)
 
 
