@@ -449,11 +449,12 @@ def _write_readme(table):
             f"| {_peer_cell(r)} |")
     lines += ["", "peer-level: test errors at or below the peers' on both energy and forces: "
               "Zuo's qSNAP and UF3 (fitted on the same training sets) for Li, Mo and Si (\"only "
-              "qSNAP\": below qSNAP, not UF3); for InP the SNAP potential fitted to the whole InP "
+              "X\": below that one, not the other); for InP the SNAP potential fitted to the whole InP "
               "set (its test part included), evaluated through LAMMPS on the same test part "
               "(scripts/inp_snap.py).  "
               "Test errors of the peers, energy meV/atom / force eV/Å (published by Zuo et al. "
-              "for Li, Mo, Si; measured here for InP): "
+              "for Li, Mo, Si, and UF3's from ../shared/data/README.md; measured here for "
+              "InP): "
               + "; ".join(f"{el}: " + ", ".join(f"{m} {e:.3g} / {f:.3g}" for m, (e, f) in ref.items())
                           for el, ref in REFERENCE.items()) + ".",
               "", "validation: the RMSEs on the 10% of the training set each scan held out "

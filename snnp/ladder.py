@@ -479,8 +479,9 @@ def pareto_plot(rows, out, references=None):
         ax.legend(loc="best", fontsize=8)
     fig.suptitle("snnp ladder: accuracy against cost")
     fig.tight_layout()
+    from .plotting import _savefig
     for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out, f"pareto.{ext}"), dpi=130)
+        _savefig(fig, os.path.join(out, f"pareto.{ext}"))
     plt.close(fig)
 
 

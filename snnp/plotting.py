@@ -32,14 +32,25 @@ def _pyplot():
 def _save(fig, path, **savefig):
     """Save and release the figure from pyplot (the returned object stays inspectable);
     ``path`` may be an open binary file (then PNG unless ``format`` is given)."""
-    import os
     import matplotlib.pyplot as plt
     if fig.get_layout_engine() is None:          # a figure made with layout="constrained"
         fig.tight_layout()                       # keeps it
+    _savefig(fig, path, **savefig)
+    plt.close(fig)
+
+
+def _savefig(fig, path, **savefig):
+    """``fig.savefig(path, dpi=130)``, an SVG without a date and with fixed element ids, so
+    the same figure gives the same file; ``path`` may be an open binary file (then PNG unless
+    ``format`` is given)."""
+    import os
+    import matplotlib
     if not isinstance(path, (str, os.PathLike)):
         savefig.setdefault("format", "png")
-    fig.savefig(path, dpi=130, **savefig)
-    plt.close(fig)
+    if (savefig.get("format") or os.path.splitext(str(path))[1][1:]).lower() == "svg":
+        savefig.setdefault("metadata", {"Date": None})
+    with matplotlib.rc_context({"svg.hashsalt": "snnp"}):
+        fig.savefig(path, dpi=130, **savefig)
 
 
 def plot_filters(model, path):
