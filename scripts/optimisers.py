@@ -68,6 +68,10 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "..", "benchmarks", "results"))
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
     args = p.parse_args()
+    if args.passes < 2:
+        p.error(f"--passes must be at least 2 (Adam then L-BFGS splits them), got {args.passes}")
+    if not args.forces_weight >= 0:
+        p.error(f"--forces-weight must be >= 0, got {args.forces_weight}")
     out_path = benchinfo.output_path(args.out, f"optimisers_{args.element}.json")
     t0 = time.time()
     recipe = RECIPE.get(args.element, {})

@@ -44,6 +44,13 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "..", "benchmarks", "results"))
     p.add_argument("--data-dir", default=None, help="folder with <El>/training.json, test.json")
     args = p.parse_args()
+    if args.max_iter < 1:
+        p.error(f"--max-iter must be at least 1, got {args.max_iter}")
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error(f"--seeds must differ, got {args.seeds}")
+    unknown = [n for n in args.presets if n not in snnp.models.LADDER]
+    if unknown:
+        p.error(f"unknown presets {unknown}; known: {list(snnp.models.LADDER)}")
     out_path = benchinfo.output_path(args.out, f"seed_scatter_{args.element}.json")
     t0 = time.time()
     recipe = RECIPE.get(args.element, {})
