@@ -27,7 +27,7 @@ import snnp  # noqa: E402
 from snnp.io.atomic import atomic_write  # noqa: E402
 
 #: the zoo's recipe for Si (models_zoo/README.md); other elements fit with the defaults
-RECIPE = {"Si": {"angular_cutoff": 3.5, "e0": {"Si": -0.80}}}
+RECIPE = snnp.datasets.MLEARN_RECIPE
 
 
 def errors(model, data):

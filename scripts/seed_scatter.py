@@ -29,7 +29,7 @@ import snnp  # noqa: E402
 from snnp.io.atomic import atomic_write  # noqa: E402
 
 #: the zoo's recipe for Si (models_zoo/README.md); other elements fit with the defaults
-RECIPE = {"Si": {"angular_cutoff": 3.5, "e0": {"Si": -0.80}}}
+RECIPE = snnp.datasets.MLEARN_RECIPE
 KEYS = ("energy_rmse_meV_per_atom", "force_rmse_eV_per_A",
         "validation_energy_rmse_meV_per_atom", "validation_force_rmse_eV_per_A")
 

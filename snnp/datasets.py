@@ -24,7 +24,8 @@ from ase.build import bulk, fcc100, fcc111
 from .data import MLEARN_SHA256, MLEARN_STRESS_ORDER, Dataset, Structure
 
 __all__ = ["emt_copper", "emt_cuau", "mlearn", "inp", "find_inp", "split_by_group",
-           "MLEARN_SHA256", "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE", "INP_SPLIT"]
+           "MLEARN_SHA256", "MLEARN_STRESS_ORDER", "MLEARN_REFERENCE", "MLEARN_RECIPE",
+           "INP_SPLIT"]
 
 MLEARN_URL = "https://raw.githubusercontent.com/materialsvirtuallab/mlearn/master/data/{element}/{split}.json"
 
@@ -39,6 +40,11 @@ MLEARN_REFERENCE = {
     "Si": {"GAP": (2.91, 0.07), "MTP": (2.21, 0.06), "qSNAP": (5.51, 0.177), "SNAP": (8.06, 0.205),
            "UF3": (7.45, 0.162)},
 }
+
+#: fit options beyond the defaults that the zoo's models of an mlearn element use
+#: (models_zoo/README.md): Si's angular filters end at 3.5 A, inside the first neighbour shell,
+#: and its e0 is held at the free atom's energy (docs/studies/si_angular_reach.md)
+MLEARN_RECIPE = {"Si": {"angular_cutoff": 3.5, "e0": {"Si": -0.80}}}
 
 
 def _sha256(path):
