@@ -10,10 +10,12 @@ let the fit see those paths without labels, as one-sided (hinge) terms of ``Loss
 
 - **pair approaches**: per species pair (a, b), a dimer and a trimer per species of the third
   atom (a or b; placed where an equilateral triangle of side d, the data's first-shell
-  distance, puts it) with the pair at distances from ``r_out - 2 w`` to ``r_out + w`` (``r_out``: the core's
-  outer radius, the shortest training distance; ``w``: its clamp width).  The approach moves
-  the second atom of the pair towards the first; the fit asks for dE/dlambda = -F . u >= 0.1
-  eV/A along it (u the unit approach).
+  distance, puts it) with the pair at distances from ``r_out - 2 w`` up to d, every ``w / 2``
+  (``r_out``: the core's outer radius, the shortest training distance; ``w``: its clamp
+  width; at least up to ``r_out + w``).  The approach moves the second atom of the pair
+  towards the first; the fit asks for dE/dlambda = -F . u >= 0.1 eV/A along it (u the unit
+  approach): a pair pushed inside the data's first shell rises in energy, alone or beside a
+  third atom, as it does inside the crystal.
 - **compressions**: the lowest-energy periodic training cells (taken in turn from each
   composition, up to ``n_cells``) scaled uniformly to V/V0 = 0.40 .. 0.90; the fit asks for a pressure of at least
   1 GPa there (an equation of state that rises as the cell shrinks).
@@ -26,12 +28,15 @@ of the network) when ``Loss.repulsion > 0``.
 import numpy as np
 from ase import Atoms
 
-__all__ = ["Probe", "build_probes", "APPROACH_MARGIN", "PRESSURE_MARGIN", "VOLUME_RATIOS"]
+__all__ = ["Probe", "build_probes", "approach_distances", "APPROACH_MARGIN", "APPROACH_STEP",
+           "PRESSURE_MARGIN", "VOLUME_RATIOS"]
 
 #: the smallest dE/dlambda (eV/A) a pair approach must show
 APPROACH_MARGIN = 0.1
 #: the smallest pressure (GPa) a compressed cell must show
 PRESSURE_MARGIN = 1.0
+#: spacing of the pair-approach probes, in units of the core's clamp width
+APPROACH_STEP = 0.5
 #: V/V0 of the compressed copies, 0.05 apart: the hinge holds the pressure up only at these
 #: volumes, and with 0.1 between them an equation of state could still dip in between
 VOLUME_RATIOS = tuple(np.round(np.linspace(0.40, 0.90, 11), 2))
@@ -40,15 +45,17 @@ VOLUME_RATIOS = tuple(np.round(np.linspace(0.40, 0.90, 11), 2))
 class Probe:
     """One synthetic structure: ``atoms``, and either ``approach`` (an (N, 3) array of unit
     displacement directions along which the energy must rise: dE/dlambda = -sum_i F_i . u_i)
-    or ``compressed`` (True: its pressure must be positive).  ``kind`` names it in reports."""
+    or ``compressed`` (True: its pressure must be positive).  ``kind`` names it in reports;
+    ``distance`` is the approaching pair's distance (A)."""
 
-    def __init__(self, atoms, approach=None, compressed=False, kind=""):
+    def __init__(self, atoms, approach=None, compressed=False, kind="", distance=None):
         if (approach is None) == (not compressed):
             raise ValueError("a probe is either a pair approach or a compression")
         self.atoms = atoms
         self.approach = None if approach is None else np.asarray(approach, dtype=float)
         self.compressed = bool(compressed)
         self.kind = kind
+        self.distance = distance          # the pair's distance (A), for a pair approach
         # what Batch reads from a Structure: no labels, unit weight
         self.energy = self.forces = self.stress = None
         self.weight, self.group, self.name = 1.0, None, kind
@@ -89,7 +96,16 @@ def _lowest_energy(structures, n, periodic=False, max_atoms=None):
     return out
 
 
-def build_probes(species, core, structures, cutoff, n_cells=4, max_atoms=64, points=7):
+def approach_distances(r_out, clamp_width, shell=None):
+    """Distances of a pair-approach probe: from ``r_out - 2 w`` every ``APPROACH_STEP * w`` up
+    to the first-shell distance ``shell`` (at least to ``r_out + w``)."""
+    w = clamp_width
+    top = max(r_out + w, shell or 0.0)
+    n = int(np.ceil((top - (r_out - 2 * w)) / (APPROACH_STEP * w) - 1e-9)) + 1
+    return np.linspace(r_out - 2 * w, top, n)
+
+
+def build_probes(species, core, structures, cutoff, n_cells=4, max_atoms=64):
     """The repulsion probes of a model with ``species`` and short-range ``core`` (a
     ``ZBLCore`` with chosen radii) on training ``structures``: pair approaches for every
     species pair at the core's radii and compressed copies of up to ``n_cells`` of the
@@ -102,18 +118,18 @@ def build_probes(species, core, structures, cutoff, n_cells=4, max_atoms=64, poi
     w = core.clamp_width
     for (a, b), (_, r_out) in sorted(core.radii.items()):
         pa, pb = species[a], species[b]
-        r = np.linspace(r_out - 2 * w, r_out + w, points)
+        r = approach_distances(r_out, w, shell)
         for x in r:
             pos = [[0.0, 0.0, 0.0], [x, 0.0, 0.0]]
             u = np.array([[0.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-            probes.append(Probe(Atoms([pa, pb], positions=pos), approach=u,
+            probes.append(Probe(Atoms([pa, pb], positions=pos), approach=u, distance=x,
                                 kind=f"dimer {pa}-{pb} at {x:.3f} A"))
             if shell is None:
                 continue
             third = [0.5 * shell, 0.5 * np.sqrt(3.0) * shell, 0.0]
             for pc in sorted({pa, pb}):
                 probes.append(Probe(Atoms([pa, pb, pc], positions=pos + [third]),
-                                    approach=np.vstack([u, [[0.0, 0.0, 0.0]]]),
+                                    approach=np.vstack([u, [[0.0, 0.0, 0.0]]]), distance=x,
                                     kind=f"trimer {pa}-{pb}+{pc} at {x:.3f} A"))
     cells = _lowest_energy(structures, n_cells, periodic=True, max_atoms=max_atoms)
     for st in cells:

@@ -702,8 +702,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         if model.core is None:
             raise ValueError("Loss(repulsion=...) places its probes at the short-range core's "
                              "radii: fit with core='auto' (or give a ZBLCore)")
-        probe_batch = Batch(build_probes(model.species, model.core, train.structures,
-                                         model.cutoff), model)
+        probes = build_probes(model.species, model.core, train.structures, model.cutoff)
+        probe_batch = Batch(probes, model)
         fit_batch = Batch(None, model, _parts=train_batch.parts + probe_batch.parts)
     if e0 is not None:                      # set only once the data and options are known good
         model.e0 = e0
@@ -722,6 +722,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if loss.repulsion > 0:
         from .probes import VOLUME_RATIOS
         config["probe_volumes"] = [float(v) for v in VOLUME_RATIOS]
+        config["probe_distances"] = sorted({round(float(p.distance), 6) for p in probes
+                                            if p.approach is not None})
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()
