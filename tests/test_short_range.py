@@ -108,6 +108,32 @@ def test_zoo_models_push_atoms_apart_below_their_data(name):
     assert inward_drop(x, e)[0] == 0.0
 
 
+def test_pair_approach_probes_reach_from_below_the_data_edge_to_the_first_shell():
+    """Dimers and trimers (third atom at the data's first-shell distance d) with the pair at
+    r_out - 2w .. d, at most w/2 apart: the fit sees a pair pushed in from where the crystal
+    holds it down to below the core's outer radius."""
+    from snnp.probes import _first_shell, approach_distances, build_probes
+    train = snnp.datasets.emt_copper(scale=0.2, seed=2)
+    model = snnp.presets(["Cu"], cutoff=4.5)["smeam"]
+    model.core = ZBLCore.from_data(["Cu"], train.structures)
+    (_, r_out), w = model.core.radii[(0, 0)], model.core.clamp_width
+    shell = _first_shell(train.structures, model.cutoff)
+    assert shell > r_out + w                              # the premise: the range is widened
+    r = approach_distances(r_out, w, shell)
+    assert r[0] == pytest.approx(r_out - 2 * w) and r[-1] == pytest.approx(shell)
+    assert np.all(np.diff(r) <= 0.5 * w + 1e-12) and np.all(np.diff(r) > 0)
+    np.testing.assert_allclose(approach_distances(r_out, w), np.linspace(r_out - 2 * w,
+                                                                         r_out + w, 7))
+    probes = build_probes(model.species, model.core, train.structures, model.cutoff)
+    dimers = [p for p in probes if p.kind.startswith("dimer")]
+    trimers = [p for p in probes if p.kind.startswith("trimer")]
+    assert len(dimers) == len(trimers) == len(r)
+    for p, x in zip(dimers, r):
+        assert p.distance == pytest.approx(x) and p.atoms.get_distance(0, 1) == pytest.approx(x)
+    for p in trimers:
+        assert p.atoms.get_distance(0, 2) == pytest.approx(shell)
+
+
 def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
     """Rung 0 on EMT copper, 40 iterations: fitted on the labels alone its dimers, trimers and
     compressed cells violate the probes' rise (seen with ASE 3.29: penalty 125 in GPa^2 and
@@ -123,7 +149,8 @@ def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
         model = snnp.presets(["Cu"], cutoff=4.6)["smeam"]
         model.fit(train, max_iter=40, log=False, loss=Loss(forces=0.01, repulsion=weight))
         probes = build_probes(model.species, model.core, train.structures, model.cutoff)
-        assert len(probes) == 7 * 2 + 4 * 11         # dimers, trimers; 4 cells x 11 volumes
+        approaches = [p for p in probes if p.approach is not None]
+        assert len(probes) - len(approaches) == 4 * 11   # 4 cells x 11 volumes
         penalty[weight] = repulsion_penalty(model, Batch(probes, model), Loss(repulsion=1.0))
         score = model.score(test)
         errors[weight] = (score["energy_meV_per_atom"]["rmse"], score["forces_eV_per_A"]["rmse"])
@@ -140,38 +167,30 @@ def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
             train, max_iter=1, log=False, loss=Loss(repulsion=1e-3), core=None)
 
 
-#: models whose learned trimer still attracts at the shortest training distance, so that in
-#: the 0.1 A below it, where the learned terms fade out and the core fades in, the energy first
-#: dips (Mo/smeam, fitted without the repulsion probes: 0.16 eV; refitted with them at weight
-#: 1e-4 the dip is 0.018 eV and the test errors 8.1 meV/atom and 0.360 eV/A against 4.99 and
-#: 0.313, so the zoo keeps it)
-EDGE_DIPS = {"Mo/smeam"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="learned dimer/trimer attracts at the data edge (docs/accuracy.md)"))
-    if n in EDGE_DIPS else n for n in ZOO])
+@pytest.mark.parametrize("name", ZOO)
 def test_zoo_energy_does_not_dip_where_the_core_takes_over(name):
     """Between r_c and r_out (the shortest training distance) the learned terms fade out and
-    the core fades in: the energy of a dimer and of a trimer dips there by less than 10 meV."""
+    the core fades in: the energy of a dimer and of a trimer rises there as the pair closes."""
     model = snnp.load(name)
     r_out = model.short_range_limit
     r = np.linspace(r_out - 2 * model.core.clamp_width, r_out, 200)
     for curve in (dimer_curve, trimer_curve):
         x, e = curve(model, r)
-        assert inward_drop(x, e)[0] < 0.01, curve.__name__
+        assert inward_drop(x, e)[0] < 1e-3, curve.__name__
 
 
-#: models whose EOS sags beyond their data (Si's training set reaches V/V0 = 0.88): none since
-#: the probes compress every 0.05 (snnp.probes.VOLUME_RATIOS)
-EOS_SAGS = set()
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="EOS sags beyond the data (docs/accuracy.md)"))
-    if n in EOS_SAGS else n for n in ZOO])
-def test_zoo_equation_of_state_rises_down_to_v_over_v0_0_4(name):
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_curves_rise_from_the_nearest_neighbour_distance(name):
+    """Pushed in from the crystal's nearest-neighbour distance to 0.3 A, a pair's energy rises
+    all the way, alone (dimer), beside a third atom (trimer) and inside the crystal; so does
+    the crystal's energy compressed from V/V0 = 1 to 0.4 (scripts/short_range_report.py)."""
     model = snnp.load(name)
+    crystal = snnp.curves.reference_crystal(model.species[0])
+    nn = snnp.curves._nearest_neighbour(crystal)
+    r = np.linspace(0.3, nn, 120)
+    for curve in (dimer_curve, trimer_curve):
+        x, e = curve(model, r)
+        assert inward_drop(x, e)[0] < 1e-3, curve.__name__
     v, e = eos_curve(model, np.linspace(0.4, 1.0, 31))
     assert inward_drop(v, e)[0] == 0.0
 
