@@ -748,23 +748,36 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     bar = _progress_bar(progress, bool(log), total, state["step"],
                         "iter" if optimizer == "lbfgs" else "epoch")
 
+    def score_now():
+        """What the best checkpoint is chosen on: the validation loss (the training loss without
+        a validation set), plus the probes' term: the best model also meets the probes."""
+        batch = val_batch if val_batch is not None else train_batch
+        score = loss_and_gradient(model, batch, loss, gradient=False)[0]
+        if probe_batch is not None:
+            score += repulsion_penalty(model, probe_batch, loss)
+        return score
+
+    if state["step"] == 0 and state["best"] is None:
+        # the start is a candidate too: a continued or climbed fit never ends worse than it began
+        score = score_now()
+        if np.isfinite(score):
+            state["best"], state["best_params"] = score, start_params.tolist()
+            state["best_step"] = 0
+
     def checkpoint_and_report(label, value):
         if not (np.isfinite(value) and np.isfinite(model.get_params()).all()):
             _diverged(model, state, start_params, unit)
         err = errors(model, train_batch)
-        val_loss, line = None, f"{label}  train {_summary(err)}"
-        val_err = None
+        line, val_err = f"{label}  train {_summary(err)}", None
         if val_batch is not None:
-            val_loss = loss_and_gradient(model, val_batch, loss, gradient=False)[0]
             val_err = errors(model, val_batch)
             line += f"  | validation {_summary(val_err)}"
-        score = val_loss if val_loss is not None else loss_and_gradient(model, train_batch, loss, gradient=False)[0]
-        if probe_batch is not None:             # the best model also meets the probes
-            score += repulsion_penalty(model, probe_batch, loss)
+        score = score_now()
         if not np.isfinite(score):
             _diverged(model, state, start_params, unit)
         if state["best"] is None or score < state["best"]:
             state["best"], state["best_params"] = score, model.get_params().tolist()
+            state["best_step"] = state["step"]
         state["seconds"] = spent + time.perf_counter() - clock
         state["history"].append({**_history_entry(state, score, err, val_err),
                                  "checkpoint": True})
@@ -857,6 +870,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                         "validation_data_sha256": config["validation_sha256"],
                         "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
                         "steps": state["step"],
+                        "best_step": state.get("best_step"),
                         "seconds": spent + time.perf_counter() - clock,
                         "history": sorted(state["history"] + state.get("curve", []),
                                           key=lambda h: h["step"])}

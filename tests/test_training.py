@@ -183,6 +183,25 @@ def test_patience_stops_a_fit_on_a_validation_plateau_and_keeps_the_best():
     assert short.provenance["steps"] == 4
 
 
+def test_a_continued_fit_never_ends_worse_than_it_began():
+    """The start of a fit is a candidate for its best checkpoint: a fit continued with an
+    optimiser that only makes it worse returns the parameters it began with (best_step 0),
+    while a fit from scratch keeps a later checkpoint."""
+    data, _ = teacher_data(8)
+    train, val = data.split(0.25, seed=0)
+    loss = snnp.Loss(energy=1.0, forces=0.1, stress=0.01)
+    model = student().fit(train, val, loss=loss, max_iter=40, checkpoint_every=10, log=False)
+    assert model.provenance["best_step"] > 0
+    start, before = model.get_params().copy(), model.score(val)
+    model.fit(train, val, loss=loss, optimizer="adam", epochs=2, batch_size=2,
+              learning_rate=0.3, initialise=False, log=False)
+    worse = [h for h in model.provenance["history"] if h.get("checkpoint", True)]
+    assert all(h["validation_energy_rmse"] > before["energy_meV_per_atom"]["rmse"]
+               for h in worse)                          # the premise: every epoch made it worse
+    assert model.provenance["best_step"] == 0
+    np.testing.assert_array_equal(model.get_params(), start)
+
+
 class _Killed(Exception):
     pass
 
