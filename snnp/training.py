@@ -831,7 +831,9 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             model.set_params(objective.params(x))
             advance(chunk - res.nit)
             state["step"] += chunk
-            state["converged"] = bool(res.nit < chunk)     # stopped before the chunk ended
+            # converged (SciPy's status 0) before the chunk ended; a failed line search
+            # (status 2, "ABNORMAL") is no convergence: the next chunk restarts L-BFGS there
+            state["converged"] = bool(res.nit < chunk and res.status == 0)
             checkpoint_and_report(f"iter {state['step']:5d}  loss {res.fun:.4g}", res.fun)
     else:
         adam = state["adam"] or {"m": np.zeros(free.sum()).tolist(), "v": np.zeros(free.sum()).tolist(), "t": 0}

@@ -1,5 +1,6 @@
 """Datasets and fitting: readers, splits, a teacher-student fit, checkpoints, bad input."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -200,6 +201,31 @@ def test_a_continued_fit_never_ends_worse_than_it_began():
                for h in worse)                          # the premise: every epoch made it worse
     assert model.provenance["best_step"] == 0
     np.testing.assert_array_equal(model.get_params(), start)
+
+
+def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypatch):
+    """SciPy's L-BFGS-B ends a run early both when it converges (status 0) and when its line
+    search fails (status 2, "ABNORMAL"); only the first ends the fit, the second restarts
+    L-BFGS at the next checkpoint chunk."""
+    import snnp.training as T
+    data, _ = teacher_data(8)
+    calls = []
+
+    def failing(objective, x0, D, iterations, callback=None):
+        calls.append(iterations)
+        return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
+                                   message="ABNORMAL_TERMINATION_IN_LNSRCH")
+    monkeypatch.setattr(T, "_lbfgs_chunk", failing)
+    model = student().fit(data, max_iter=30, checkpoint_every=10, log=False)
+    assert calls == [10, 10, 10] and model.provenance["steps"] == 30
+
+    def converged(objective, x0, D, iterations, callback=None):
+        calls.append(iterations)
+        return x0, SimpleNamespace(nit=3, status=0, fun=objective(x0)[0], message="CONVERGENCE")
+    calls.clear()
+    monkeypatch.setattr(T, "_lbfgs_chunk", converged)
+    student().fit(data, max_iter=30, checkpoint_every=10, log=False)
+    assert calls == [10]
 
 
 class _Killed(Exception):
