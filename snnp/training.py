@@ -590,7 +590,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
         prior=None, e0=None, core="auto", extrapolation=24, log=True, progress="auto",
-        curve_every="auto", repulsion_start="auto"):
+        curve_every="auto"):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -624,11 +624,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     L-BFGS, one every ``curve_every`` iterations between them ("auto": a tenth of
     ``checkpoint_every``; 0: checkpoints only); measuring those points costs a forward pass
     and leaves the optimisation unchanged.  ``snnp.fitlog.write_fit_log`` writes it as CSV.
-    ``repulsion_start``: with ``Loss(repulsion=w)``, the step (iteration or epoch) from which
-    the repulsion probes join the objective; "auto" (default): half the budget for a fit from
-    scratch (``initialise=True``: its first half fits the labels alone, which the hinges would
-    hold back from random splines), 0 for a continued fit.  The best checkpoint is chosen with
-    the probes' term throughout.
     A loss or parameters that turn NaN or infinite partway through stop the fit with a
     ``FitDivergedError`` naming the step; the model keeps its best parameters so far and the
     checkpoint its last finite state.  Deterministic for a given seed and thread count.
@@ -661,8 +656,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         _check_positive_int(name, value)
     if curve_every != "auto":
         _check_non_negative_int("curve_every", curve_every)
-    if repulsion_start != "auto":
-        _check_non_negative_int("repulsion_start", repulsion_start)
     if patience is not None and (isinstance(patience, bool) or not isinstance(
             patience, (int, np.integer)) or patience < 0):
         raise ValueError(f"patience must be None or a number of checkpoints >= 0, got {patience!r}")
@@ -731,9 +724,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         config["probe_volumes"] = [float(v) for v in VOLUME_RATIOS]
         config["probe_distances"] = sorted({round(float(p.distance), 6) for p in probes
                                             if p.approach is not None})
-        budget = max_iter if optimizer == "lbfgs" else epochs
-        config["probe_start"] = int(repulsion_start if repulsion_start != "auto"
-                                    else (budget // 2 if initialise else 0))
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -751,9 +741,6 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     for g in freeze:
         free &= ~masks[g]
     objective = _Objective(model, fit_batch, loss, free)
-    probe_start = config.get("probe_start", 0)
-    # before probe_start the objective has the labels alone (the probes' batch left out)
-    labels_only = _Objective(model, train_batch, loss, free) if probe_start else objective
 
     total = max_iter if optimizer == "lbfgs" else epochs
     unit = "iteration" if optimizer == "lbfgs" else "epoch"
@@ -832,25 +819,14 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if optimizer == "lbfgs":
         if state.get("scale") is None:
             x0 = model.get_params()[free]
-            state["scale"] = (preconditioner(labels_only, x0, ~masks["mlp"][free], seed=seed).tolist()
+            state["scale"] = (preconditioner(objective, x0, ~masks["mlp"][free], seed=seed).tolist()
                               if precondition else np.ones(free.sum()).tolist())
             model.set_params(objective.params(x0))
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
-            if state["step"] < probe_start:             # a chunk ends where the probes join
-                chunk = min(chunk, probe_start - state["step"])
-            elif probe_start and not state.get("probe_scale"):
-                # the probes join: scale L-BFGS for the objective that now has them
-                x0 = model.get_params()[free]
-                state["scale"] = (preconditioner(objective, x0, ~masks["mlp"][free], seed=seed).tolist()
-                                  if precondition else np.ones(free.sum()).tolist())
-                state["probe_scale"] = True
-                model.set_params(objective.params(x0))
-                D = np.array(state["scale"])
             done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
-            x, res = _lbfgs_chunk(labels_only if state["step"] < probe_start else objective,
-                                  model.get_params()[free], D, chunk,
+            x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk,
                                   callback=lambda x: on_iteration(x, next(done)))
             model.set_params(objective.params(x))
             advance(chunk - res.nit)
@@ -865,14 +841,12 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         b1, b2, eps = 0.9, 0.999, 1e-8
         while state["step"] < epochs and not stalled():
             epoch = state["step"]
-            epoch_batch, epoch_objective = ((train_batch, labels_only) if epoch < probe_start
-                                            else (fit_batch, objective))
-            order = np.random.default_rng([seed, epoch]).permutation(epoch_batch.n_structures)
+            order = np.random.default_rng([seed, epoch]).permutation(fit_batch.n_structures)
             total = 0.0
             for start in range(0, len(order), batch_size):
-                sub = epoch_batch.subset(order[start:start + batch_size], model)
+                sub = fit_batch.subset(order[start:start + batch_size], model)
                 x = model.get_params()[free]
-                value, g = epoch_objective(x, sub)
+                value, g = objective(x, sub)
                 total += value
                 adam["t"] += 1
                 m = b1 * m + (1 - b1) * g

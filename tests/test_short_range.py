@@ -137,10 +137,9 @@ def test_pair_approach_probes_reach_from_below_the_data_edge_to_the_first_shell(
 def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
     """Rung 0 on EMT copper, 40 iterations: fitted on the labels alone its dimers, trimers and
     compressed cells violate the probes' rise (seen with ASE 3.29: penalty 90 in GPa^2 and
-    (eV/A)^2 over 36 pair approaches and 44 cells); fitted with Loss(repulsion=1e-4), the
-    probes joining halfway (a fit from scratch), the penalty falls 20 000-fold (0.0047) and the
-    test errors are no worse (seen: 18.9 meV/atom and 0.387 eV/A against 21.8 and 0.391).
-    A continued fit has the probes from its first step.
+    (eV/A)^2 over 36 pair approaches and 44 cells); fitted with Loss(repulsion=1e-4) the
+    penalty falls 600-fold (0.14) and the test errors stay within 20% (seen: 23.8 meV/atom and
+    0.387 eV/A against 21.8 and 0.391).
     Whether labels alone violate depends on the data: EMT copper of seed 2 does (seeds 0 and 1
     give 0.02 and 0.2), so the first assertion checks the premise."""
     from snnp.probes import build_probes
@@ -160,13 +159,6 @@ def test_repulsion_probes_are_met_by_a_fit_that_carries_them():
     assert penalty[0.0] > 10, f"premise: labels alone violate the probes ({penalty[0.0]})"
     assert penalty[1e-4] < 1e-2 * penalty[0.0]
     assert errors[1e-4][0] < 1.2 * errors[0.0][0] and errors[1e-4][1] < 1.2 * errors[0.0][1]
-    assert model.provenance["fit"]["probe_start"] == 20      # from scratch: halfway
-    model.fit(train, max_iter=10, log=False, loss=Loss(forces=0.01, repulsion=1e-4),
-              initialise=False, core=None)
-    assert model.provenance["fit"]["probe_start"] == 0       # continued: from the start
-    assert repulsion_penalty(model, Batch(probes, model), Loss(repulsion=1.0)) < 1e-2 * penalty[0.0]
-    with pytest.raises(ValueError, match="repulsion_start"):
-        model.fit(train, max_iter=1, log=False, loss=Loss(repulsion=1e-4), repulsion_start=-1)
     with pytest.raises(ValueError, match="cannot be combined"):
         snnp.presets(["Cu"], cutoff=4.6)["smeam"].fit(
             train, max_iter=1, log=False, loss=Loss(prior=0.1, repulsion=1e-3),
