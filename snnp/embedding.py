@@ -119,6 +119,44 @@ class MLPEmbedding:
                                        kappa[rows], x_bar, xdot_bar, rows))
         return x_bar, xdot_bar, np.concatenate(grads)
 
+    def embedded(self, n_inputs, inputs, widths, seed=0):
+        """A wider network of the same depth that computes exactly this one.
+
+        ``inputs[k]``: where this network's input k sits among the ``n_inputs`` of the new one;
+        ``widths``: the new hidden widths, each at least this network's.  This network's units
+        become the first units of every layer and see only each other (their weights and the
+        input standardisation are copied); each new unit takes seeded Glorot-normal weights
+        from every unit below it and feeds only new units, and the output takes nothing from
+        them, so the output is unchanged while every weight has a gradient.  The new inputs'
+        standardisation starts at mean 0, scale 1 (``set_normalization`` sets it from data).
+        Used by ``SNNP.grown_from`` to climb from a smaller s-NNP without distilling."""
+        inputs, widths = np.asarray(inputs, int), tuple(int(w) for w in widths)
+        if len(widths) != len(self.widths) or any(w < o for w, o in zip(widths, self.widths)):
+            raise ValueError(f"an embedding keeps the depth and widens every layer: widths "
+                             f"{widths} for a network of widths {self.widths}")
+        if (len(inputs) != self.n_inputs or len(set(inputs.tolist())) != len(inputs)
+                or inputs.min() < 0 or inputs.max() >= n_inputs):
+            raise ValueError(f"inputs must place each of the {self.n_inputs} inputs at a "
+                             f"distinct index below {n_inputs}, got {inputs.tolist()}")
+        out = MLPEmbedding(self.n_species, n_inputs, widths, self.activation, seed=seed)
+        for old, new in zip(self.weights, out.weights):
+            for l, ((W, b), (Wn, bn)) in enumerate(zip(old, new)):
+                rows, cols = W.shape
+                last = l == len(old) - 1
+                if not last:
+                    Wn[:rows, :] = 0.0                  # old units see old units only
+                else:
+                    Wn[:, :] = 0.0                      # the output sees old units only
+                if l == 0:
+                    Wn[:rows, inputs] = W
+                else:
+                    Wn[:rows, :cols] = W
+                bn[:] = 0.0
+                bn[:rows] = b
+        out.mean[:, inputs] = self.mean
+        out.scale[:, inputs] = self.scale
+        return out
+
     def values(self, species, x):
         """Network outputs for standardised rows x (NumPy; the kernels use snnp_mlp)."""
         species = np.asarray(species)

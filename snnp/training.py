@@ -590,7 +590,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         epochs=100, batch_size=16, learning_rate=2e-3, freeze=(), checkpoint=None,
         checkpoint_every=100, patience=None, seed=0, initialise=True, precondition=True,
         prior=None, e0=None, core="auto", extrapolation=24, log=True, progress="auto",
-        curve_every="auto"):
+        curve_every="auto", no_worse_than=None):
     """Fit ``model`` to a Dataset (energies, forces, stresses) and return it.
 
     optimizer "lbfgs": full-batch SciPy L-BFGS, restarted every ``checkpoint_every`` iterations
@@ -624,6 +624,11 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     L-BFGS, one every ``curve_every`` iterations between them ("auto": a tenth of
     ``checkpoint_every``; 0: checkpoints only); measuring those points costs a forward pass
     and leaves the optimisation unchanged.  ``snnp.fitlog.write_fit_log`` writes it as CSV.
+    ``no_worse_than``: validation RMSEs ``{"energy": meV/atom, "forces": eV/A}`` (either or
+    both; needs a validation set) the kept model should not exceed, e.g. the rung below's in a
+    ladder: the best checkpoint is the one of lowest validation loss among those within them
+    (the start included), and only where none is, the lowest overall;
+    ``model.provenance["no_worse_than_met"]`` says which.
     A loss or parameters that turn NaN or infinite partway through stop the fit with a
     ``FitDivergedError`` naming the step; the model keeps its best parameters so far and the
     checkpoint its last finite state.  Deterministic for a given seed and thread count.
@@ -659,6 +664,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if patience is not None and (isinstance(patience, bool) or not isinstance(
             patience, (int, np.integer)) or patience < 0):
         raise ValueError(f"patience must be None or a number of checkpoints >= 0, got {patience!r}")
+    no_worse_than = _check_no_worse_than(no_worse_than, validation)
     if not (isinstance(learning_rate, (int, float, np.number)) and np.isfinite(learning_rate)
             and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
@@ -717,6 +723,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
               "validation_sha256": validation.sha256() if val_batch else None}
     if e0 is not None:
         config["e0"] = model.e0.tolist()
+    if no_worse_than is not None:
+        config["no_worse_than"] = no_worse_than
     if model.core is not None:
         config["core"] = model.core.to_dict()
     if loss.repulsion > 0:
@@ -757,12 +765,29 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
             score += repulsion_penalty(model, probe_batch, loss)
         return score
 
+    def within(val_err):
+        """Whether validation errors meet ``no_worse_than`` (True when it is not given)."""
+        if no_worse_than is None:
+            return True
+        keys = {"energy": "energy_meV_per_atom", "forces": "forces_eV_per_A"}
+        return all(not val_err[keys[k]]["n"] or val_err[keys[k]]["rmse"] <= limit
+                   for k, limit in no_worse_than.items())
+
+    def consider(score, params, val_err):
+        """Keep this candidate if it beats the best so far: one within ``no_worse_than``
+        beats any that is not, then the lower validation loss wins."""
+        meets = within(val_err)
+        if (state["best"] is None or (meets, -score) > (state.get("best_meets", True),
+                                                        -state["best"])):
+            state["best"], state["best_params"] = score, params
+            state["best_step"], state["best_meets"] = state["step"], meets
+
     if state["step"] == 0 and state["best"] is None:
         # the start is a candidate too: a continued or climbed fit never ends worse than it began
         score = score_now()
         if np.isfinite(score):
-            state["best"], state["best_params"] = score, start_params.tolist()
-            state["best_step"] = 0
+            consider(score, start_params.tolist(),
+                     errors(model, val_batch) if no_worse_than is not None else None)
 
     def checkpoint_and_report(label, value):
         if not (np.isfinite(value) and np.isfinite(model.get_params()).all()):
@@ -775,9 +800,7 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         score = score_now()
         if not np.isfinite(score):
             _diverged(model, state, start_params, unit)
-        if state["best"] is None or score < state["best"]:
-            state["best"], state["best_params"] = score, model.get_params().tolist()
-            state["best_step"] = state["step"]
+        consider(score, model.get_params().tolist(), val_err)
         state["seconds"] = spent + time.perf_counter() - clock
         state["history"].append({**_history_entry(state, score, err, val_err),
                                  "checkpoint": True})
@@ -873,10 +896,32 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
                         "fit": {k: v for k, v in config.items() if not k.endswith("sha256")},
                         "steps": state["step"],
                         "best_step": state.get("best_step"),
+                        **({} if no_worse_than is None else
+                           {"no_worse_than": no_worse_than,
+                            "no_worse_than_met": bool(state.get("best_meets", False))}),
                         "seconds": spent + time.perf_counter() - clock,
                         "history": sorted(state["history"] + state.get("curve", []),
                                           key=lambda h: h["step"])}
     return model
+
+
+def _check_no_worse_than(limits, validation):
+    """``fit``'s ``no_worse_than``: None, or {"energy": meV/atom, "forces": eV/A} of finite
+    numbers >= 0 with a validation set to compare; returned as a plain dict of floats."""
+    if limits is None:
+        return None
+    if not isinstance(limits, dict) or not limits or set(limits) - {"energy", "forces"}:
+        raise ValueError("no_worse_than must be a dict with keys 'energy' (meV/atom) and/or "
+                         f"'forces' (eV/A), got {limits!r}")
+    out = {}
+    for key, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f"no_worse_than[{key!r}] must be a finite RMSE >= 0, got {value!r}")
+        out[key] = float(value)
+    if validation is None or not len(validation):
+        raise ValueError("no_worse_than compares validation errors: give a validation set")
+    return out
 
 
 def _reporter(log):

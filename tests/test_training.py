@@ -322,6 +322,88 @@ def test_climbing_to_an_snnp_distils_rung_0s_embedding():
         snnp.SNNP.from_spline_meam(snnp.presets(["Cu"])["snnp_small"], data=data)
 
 
+def test_growing_an_snnp_of_the_same_depth_embeds_its_network_exactly():
+    """SNNP.grown_from with a network of the same depth and no narrower layers embeds the
+    smaller network: energies, forces and stress agree to the last bit, the new filters'
+    inputs are standardised on the data (mean of the new G, not 0), every new weight still
+    has a gradient (a fit moves the new output weights), and a grown model fitted on
+    returns at worst its start (the smaller model's validation loss)."""
+    data, _ = teacher_data(8)
+    train, val = data.split(0.25, seed=0)
+    loss = snnp.Loss(energy=1.0, forces=0.1, stress=0.01)
+    small = student().fit(train, val, loss=loss, max_iter=30, log=False)
+    grown = snnp.SNNP.grown_from(small, 5, 3, (12,), data=train, seed=3)
+    assert grown.mlp.widths == (12,) and grown.n_radial == 5 and grown.n_angular == 3
+    assert grown.distil_misfit == 0.0
+    for s in val:
+        a, b = (m.compute(s.atoms, ("energy", "forces", "stress")) for m in (small, grown))
+        assert a["energy"] == b["energy"]
+        np.testing.assert_array_equal(a["forces"], b["forces"])
+        np.testing.assert_array_equal(a["stress"], b["stress"])
+    new = [2, 3, 4, 7]                               # radial 3..5 and angular 3 (0-based)
+    assert np.all(grown.mlp.mean[0, new] != 0.0)
+    np.testing.assert_array_equal(grown.mlp.mean[0, [0, 1, 5, 6]], small.mlp.mean[0])
+    from snnp.training import Batch, loss_and_gradient
+    val_loss = lambda m: loss_and_gradient(m, Batch(val.structures, m), loss, gradient=False)[0]
+    before = val_loss(small)
+    start_out = grown.mlp.weights[0][-1][0].copy()
+    grown.fit(train, val, loss=loss, max_iter=20, checkpoint_every=5, initialise=False,
+              log=False)
+    out_w = grown.mlp.weights[0][-1][0]
+    moved = [h for h in grown.provenance["history"] if h.get("checkpoint", True)]
+    assert np.any(out_w[0, 8:] != 0.0) or grown.provenance["best_step"] == 0
+    assert len(moved) == 4 and val_loss(grown) <= before
+    assert not np.array_equal(start_out, out_w) or grown.provenance["best_step"] == 0
+    # another depth, or a narrower layer: no embedding (distilled instead, or refused)
+    deeper = snnp.SNNP.grown_from(small, 5, 3, (12, 12), data=train, distil_iter=5)
+    assert deeper.distil_misfit > 0.0
+    with pytest.raises(ValueError, match="widens every layer"):
+        small.mlp.embedded(8, range(small.mlp.n_inputs), (4,))
+    with pytest.raises(ValueError, match="distinct index below 8"):
+        small.mlp.embedded(8, [0, 0, 1, 2], (12,))
+
+
+def test_no_worse_than_keeps_a_checkpoint_within_the_limits_where_one_is():
+    """fit(no_worse_than=...): of the checkpoints (the start included), the kept one is the
+    lowest-loss one whose validation RMSEs are within the limits.  Limits set at the start's
+    own errors are met (at worst by the start), and a fit that moves the model then keeps a
+    model at least as good in both; limits no checkpoint meets fall back to the lowest loss
+    (the fit without limits) and say so; bad limits are refused before any work."""
+    data, _ = teacher_data(8)
+    train, val = data.split(0.25, seed=0)
+    loss = snnp.Loss(energy=1.0, forces=0.1, stress=0.01)
+    model = student().fit(train, val, loss=loss, max_iter=20, log=False)
+    err = model.score(val)
+    limits = {"energy": err["energy_meV_per_atom"]["rmse"], "forces": err["forces_eV_per_A"]["rmse"]}
+    # a loss that cares for energy only: unconstrained, it may trade force error for energy
+    model.fit(train, val, loss=snnp.Loss(energy=1.0, forces=1e-6), max_iter=60,
+              checkpoint_every=10, initialise=False, log=False, no_worse_than=limits)
+    assert model.provenance["no_worse_than_met"] is True
+    after = model.score(val)
+    assert after["energy_meV_per_atom"]["rmse"] <= limits["energy"]
+    assert after["forces_eV_per_A"]["rmse"] <= limits["forces"]
+    kept = model.provenance["best_step"]
+    entries = {h["step"]: h for h in model.provenance["history"] if h.get("checkpoint", True)}
+    within = [s for s, h in entries.items() if h["validation_energy_rmse"] <= limits["energy"]
+              and h["validation_force_rmse"] <= limits["forces"]]
+    if within:                                       # the lowest-loss one of those
+        assert kept == min(within, key=lambda s: entries[s]["objective"])
+    else:
+        assert kept == 0
+    # impossible limits: the lowest-loss checkpoint, as without limits, and the flag says so
+    free = student().fit(train, val, loss=loss, max_iter=20, log=False)
+    capped = student().fit(train, val, loss=loss, max_iter=20, log=False,
+                           no_worse_than={"energy": 0.0})
+    assert capped.provenance["no_worse_than_met"] is False
+    np.testing.assert_array_equal(capped.get_params(), free.get_params())
+    for bad, match in (({"energies": 1.0}, "keys 'energy'"), ({"energy": -1.0}, "finite RMSE"),
+                       ({"forces": float("nan")}, "finite RMSE"), ([1.0], "must be a dict")):
+        with pytest.raises(ValueError, match=match):
+            student().fit(train, val, max_iter=1, log=False, no_worse_than=bad)
+    with pytest.raises(ValueError, match="give a validation set"):
+        student().fit(train, max_iter=1, log=False, no_worse_than={"energy": 1.0})
+
+
 def test_climbing_with_a_shorter_angular_cutoff_ends_every_angular_filter_there():
     data, _ = teacher_data(4)
     rung0 = random_spline_meam(["Cu"], 3)

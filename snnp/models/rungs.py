@@ -232,11 +232,19 @@ class SNNP(Model):
         filters become the first filters of the bank (more are added on the same knot grids),
         its pair term, e0 and core are kept.
 
-        With ``data`` (a Dataset or a list of Atoms) the network is first fitted to the smaller
-        model's per-atom energies on those atoms, less what the pair term, core and e0 give
-        (``MLPEmbedding.distil``), so the larger s-NNP starts where the smaller one ended;
-        ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the network
-        starts from its seeded initialisation."""
+        From an s-NNP whose network has the same depth and activation and no wider layers,
+        the smaller network is embedded exactly (``MLPEmbedding.embedded``): the grown model
+        computes the same energies and forces as ``model``, so its fit starts at the smaller
+        rung's validation loss and, the start being a checkpoint candidate, cannot end above
+        it.  With ``data`` the new filters' input standardisation is set from those atoms and
+        ``model.distil_misfit`` is the RMS per-atom energy difference measured there (rounding).
+
+        Otherwise (from a rung 1, which has U, or a network of another depth), with ``data``
+        (a Dataset or a list of Atoms) the network is first fitted to the smaller model's
+        per-atom energies on those atoms, less what the pair term, core and e0 give
+        (``MLPEmbedding.distil``), so the larger s-NNP starts near where the smaller one
+        ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the
+        network starts from its seeded initialisation."""
         if model.mlp is None:
             raise ValueError(f"grown_from climbs from a rung 1 or an s-NNP, not a "
                              f"{type(model).__name__} (rung 0 climbs with from_spline_meam)")
@@ -253,8 +261,28 @@ class SNNP(Model):
             g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g")
                  for k, old in model.filters.g.items()}
         out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
-        if data is not None:
-            images = [getattr(item, "atoms", item) for item in data]
+        images = None if data is None else [getattr(item, "atoms", item) for item in data]
+        if (model.U is None and activation == model.mlp.activation
+                and len(widths) == len(model.mlp.widths)
+                and all(w >= o for w, o in zip(widths, model.mlp.widths))):
+            # inputs: radial filters first, then angular; the old ones lead each group
+            inputs = list(range(model.n_radial)) + [n_radial + k for k in range(model.n_angular)]
+            out.mlp = model.mlp.embedded(out.filters.n_filters, inputs, widths, seed=seed)
+            if images is not None:
+                G = np.vstack([out.descriptors(a) for a in images])
+                species = np.concatenate([out._atoms_species(a) for a in images])
+                fresh = out.mlp.copy()
+                fresh.set_normalization(G, species)
+                new = np.setdiff1d(np.arange(out.filters.n_filters), inputs)
+                out.mlp.mean[:, new], out.mlp.scale[:, new] = fresh.mean[:, new], fresh.scale[:, new]
+            out.invalidate()
+            if images is not None:
+                diff = np.concatenate([(model.compute(a, ("energy",))["energies"]
+                                        - out.compute(a, ("energy",))["energies"])
+                                       for a in images])
+                out.distil_misfit = float(np.sqrt(np.mean(diff ** 2)))
+            return out
+        if images is not None:
             base = out.copy()                     # no network: the pair term, core and e0
             for layers in base.mlp.weights:
                 layers[-1] = (np.zeros_like(layers[-1][0]), np.zeros_like(layers[-1][1]))
