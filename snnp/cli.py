@@ -145,6 +145,19 @@ def _need_labels(data, what):
         raise CLIError("the dataset has no energy or force labels to fit or score" + hint)
 
 
+#: what ``snnp ladder --auto`` sets, where the options are at their defaults
+AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "max_iter": (300, 1200), "patience": (2, 3)}
+
+
+def _auto_recipe(args):
+    """--auto: the angular reach from the data's pair distribution and a budget of 4x the
+    default iterations, each fit stopping on a validation plateau of 3 checkpoints; options
+    given explicitly win."""
+    for name, (default, auto) in AUTO_RECIPE.items():
+        if getattr(args, name) == default:
+            setattr(args, name, auto)
+
+
 def cmd_ladder(args):
     from .ladder import markdown_table, scan
     _need(args, "data", "--data")
@@ -155,6 +168,8 @@ def cmd_ladder(args):
     if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
+    if args.auto:
+        _auto_recipe(args)
     e0 = _parse_e0(args.e0)
     iterations = _parse_iterations(args.iterations)
     _check_writable(args.out, folder=True)
@@ -189,6 +204,7 @@ def cmd_ladder(args):
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
                 iterations_override=iterations, patience=args.patience or None,
+                monotone=not args.no_monotone,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=True, data=args.data, provenance=config)
     _result("")
@@ -236,6 +252,9 @@ def cmd_fit(args):
     if args.shared_filters and (args.climb_from or args.model not in LADDER):
         raise CLIError("--shared-filters builds a preset's filter bank; a climb keeps its rung "
                        "0's bank and a model file its own (fit rung 0 with --shared-filters)")
+    if args.angular_cutoff == "auto":
+        from .filters import angular_reach
+        args.angular_cutoff = angular_reach(train.structures, args.cutoff, args.r_min)
     if args.climb_from:
         if args.model not in LADDER:
             raise CLIError("--from climbs a preset from a fitted smaller model: name a preset, "
@@ -641,6 +660,19 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
+def _reach(text):
+    """--angular-cutoff: a distance in Å, or 'auto' (snnp.filters.angular_reach)."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a distance in Å or 'auto', got {text!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive distance in Å, got {text!r}")
+    return value
+
+
 def _add_e0_option(parser):
     parser.add_argument("--e0", nargs="+", metavar="EL=EV",
                         help="isolated-atom energies (eV, the labels' energy zero) to hold e0 "
@@ -712,6 +744,11 @@ def build_parser():
                           "(default 0.2)")
     lad.add_argument("--presets", nargs="+", choices=list(LADDER), metavar="PRESET",
                      help=f"presets to scan, in order (default: all: {' '.join(LADDER)})")
+    lad.add_argument("--auto", action="store_true",
+                     help="choose the recipe from the data: --angular-cutoff auto (the first "
+                          "coordination shell), --max-iter 1200 and --patience 3 (a 4x "
+                          "budget, each fit stopping on a validation plateau); options given "
+                          "explicitly win")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--patience", type=_non_negative_int, default=2,
@@ -724,16 +761,21 @@ def build_parser():
                      help="start each s-NNP from the largest preset fitted before it (rung 1 or "
                           "a smaller s-NNP) instead of from rung 0 (snnp.ladder.scan "
                           "climb='chain')")
+    lad.add_argument("--no-monotone", action="store_true",
+                     help="keep each preset's checkpoint of lowest validation loss even where "
+                          "another is within the rung below's validation errors (default: "
+                          "prefer those, snnp.ladder.scan monotone=True)")
     lad.add_argument("--resumable", action="store_true",
                      help="checkpoint every fit in OUT/checkpoints; run again to resume")
     lad.add_argument("--cutoff", type=float, default=5.0,
                      help="cutoff radius of every preset, in Å (default 5.0)")
     lad.add_argument("--r-min", type=float, default=1.5,
                      help="inner end of the filter and pair-term splines, in Å (default 1.5)")
-    lad.add_argument("--angular-cutoff", type=float, default=None,
+    lad.add_argument("--angular-cutoff", type=_reach, default=None, metavar="A|auto",
                      help="end every preset's angular filters f_k here, rung 0's included (the "
-                          "three-body terms see only nearer neighbours; cheaper; default: "
-                          "--cutoff)")
+                          "three-body terms see only nearer neighbours; cheaper); 'auto': at "
+                          "the first clear gap of the training data's pair distribution, the "
+                          "end of the first coordination shell (default: --cutoff)")
     lad.add_argument("--shared-filters", action="store_true",
                      help="tie every preset's filters across neighbour species (fewer "
                           "parameters; descriptors blind to the neighbours' elements)")
@@ -801,8 +843,10 @@ def build_parser():
     fit.add_argument("--r-min", type=float, default=1.5,
                      help="inner end of a preset's filter and pair-term splines, in Å "
                           "(default 1.5)")
-    fit.add_argument("--angular-cutoff", type=float, default=None,
-                     help="end the preset's angular filters f_k here (default: --cutoff)")
+    fit.add_argument("--angular-cutoff", type=_reach, default=None, metavar="A|auto",
+                     help="end the preset's angular filters f_k here; 'auto': at the first "
+                          "clear gap of the training data's pair distribution (default: "
+                          "--cutoff)")
     fit.add_argument("--shared-filters", action="store_true",
                      help="tie the preset's filters across neighbour species (fewer "
                           "parameters; descriptors blind to the neighbours' elements)")

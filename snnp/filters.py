@@ -18,7 +18,7 @@ import numpy as np
 
 from .splines import Spline
 
-__all__ = ["FilterBank", "pair_keys", "shortened"]
+__all__ = ["FilterBank", "pair_keys", "shortened", "angular_reach", "MIN_SHELL_GAP"]
 
 
 def pair_keys(n):
@@ -55,6 +55,50 @@ def shortened(spline, end, taper=0.3):
     width = taper * (end - spline.x0)
     return _sampled_spline(lambda r: spline(r) * _taper(r, end, width), spline.x0, end,
                            spline.n_knots, True)
+
+
+#: the smallest empty interval of the pair distribution, in units of the nearest-neighbour
+#: distance, that ``angular_reach`` takes for the end of the first coordination shell
+MIN_SHELL_GAP = 0.25
+
+
+def angular_reach(structures, cutoff, r_min=1.5, min_gap=MIN_SHELL_GAP, n_lowest=8):
+    """Where the angular filters should end for this data: at the first clear gap between
+    neighbour shells, so the three-body terms see the first coordination shell and not the
+    shells beyond (as in 1NN/2NN-MEAM and Lenosky's Si meam/spline, docs/theory.md).
+
+    Over the atoms of the ``n_lowest`` lowest-energy structures (per composition, as
+    ``snnp.probes`` chooses them), d_k is the median distance to an atom's k-th nearest
+    neighbour (the median keeps a hot or defective cell among them from blurring the shells).
+    The first k with d_{k+1} - d_k wider than ``min_gap`` times d_1 ends the shell, and the
+    reach is d_{k+1} (the next shell; the filters' taper starts well before it).  Returns that
+    distance, or None (the full ``cutoff``) where no such gap lies inside the cutoff or no
+    structure has an energy label.  Diamond Si: the 4 first neighbours, then 3.84 A at
+    a = 5.43; fcc: 12, then a; bcc, whose 8 + 6 first neighbours are one shell: a sqrt 2."""
+    from ase.neighborlist import neighbor_list
+    from .probes import _lowest_energy
+    rows = []
+    for st in _lowest_energy(structures, n_lowest):
+        i, dist = neighbor_list("id", st.atoms, cutoff)
+        for a in range(len(st.atoms)):
+            rows.append(np.sort(dist[i == a]))
+    if not rows:
+        return None
+    width = max(len(r) for r in rows)
+    if width < 2:
+        return None
+    table = np.full((len(rows), width), np.inf)
+    for a, r in enumerate(rows):
+        table[a, :len(r)] = r
+    d = np.median(table, axis=0)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return None
+    wide = np.flatnonzero(np.diff(d) > min_gap * d[0])
+    if not len(wide):
+        return None
+    end = float(d[wide[0] + 1])
+    return end if r_min < end < cutoff else None
 
 
 class FilterBank:

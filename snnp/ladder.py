@@ -93,7 +93,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
          validation=0.1, timing_atoms=2000, out=None, log=True, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
          prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None,
-         shared_filters=False, patience=None):
+         shared_filters=False, patience=None, monotone=True):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -109,12 +109,20 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     its energies (``SNNP.grown_from``), so it starts where that rung ended.  False: every preset
     from scratch.  Each row records the validation errors and ``climbed_from``; a rung whose
     validation energy or force RMSE is not below the previous row's is reported (logged, and
-    listed in ladder.md: ``not_improving``).  ``checkpoint_dir``:
+    listed in ladder.md: ``not_improving``).  ``monotone`` (with a validation set): each
+    preset after the first keeps, of its checkpoints (its start included), the one of lowest
+    validation loss among those whose validation energy and force RMSEs are within the
+    previous row's (``fit(no_worse_than=...)``), and only where none is its lowest overall;
+    the row's ``within_below`` says which.  A chain climb from an s-NNP of the same depth starts
+    exactly where that rung ended (``SNNP.grown_from``), so there it always is within.
+    ``checkpoint_dir``:
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
     ``references``: published errors to draw beside the scan, {method: (meV/atom, eV/A)}.
     ``angular_cutoff``: every preset's angular filters end there (``presets``), rung 0's
-    included, so the three-body terms see only the nearer neighbours and cost less.
+    included, so the three-body terms see only the nearer neighbours and cost less; "auto":
+    at the first clear gap of the training data's pair distribution
+    (``snnp.filters.angular_reach``: the first coordination shell; None where it finds no gap).
     ``prior``: when climbing, the climbed presets fit with ``Loss(prior=prior)`` towards the
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
@@ -153,6 +161,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     if loss is not None and loss.prior > 0:
         raise ValueError("give the prior weight as scan(prior=...), not in the loss: rung 0 "
                          "has no prior to lean on")
+    if isinstance(angular_cutoff, str) and angular_cutoff != "auto":
+        raise ValueError(f"angular_cutoff must be a distance, None or 'auto', got {angular_cutoff!r}")
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
@@ -166,6 +176,14 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         fit_set, val_set = train, validation_set
     else:
         fit_set, val_set = train.split(validation, seed=seed) if validation else (train, None)
+    reach_rule = angular_cutoff
+    if angular_cutoff == "auto":
+        from .filters import angular_reach
+        angular_cutoff = angular_reach(train.structures, cutoff, r_min)
+        say("angular filters end at "
+            + (f"{angular_cutoff:.3f} A, the first gap of the training data's pair distribution"
+               if angular_cutoff is not None else f"the cutoff ({cutoff} A): the training "
+               "data's pair distribution has no clear gap inside it"), flush=True)
     timing = _timing_structure(test, timing_atoms)
     if out:
         os.makedirs(out, exist_ok=True)
@@ -198,9 +216,14 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             fit_prior = fitted["smeam"]
         if core is not None and (model.core is None or model.core.auto):
             model.core = core.copy()          # every rung: the one core of the training data
+        limits = None
+        if monotone and rows and rows[-1].get("validation_energy_rmse_meV_per_atom") is not None:
+            limits = {"energy": rows[-1]["validation_energy_rmse_meV_per_atom"],
+                      "forces": rows[-1]["validation_force_rmse_eV_per_A"]}
+            limits = {k: v for k, v in limits.items() if v is not None and np.isfinite(v)} or None
         fit_start = time.perf_counter()
         model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name],
-                  seed=seed, e0=e0, patience=patience,
+                  seed=seed, e0=e0, patience=patience, no_worse_than=limits,
                   checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
                   log=(lambda line, **kw: say("    " + line, **kw)) if log else False,
                   progress=progress)
@@ -217,6 +240,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "mlp": "x".join(map(str, model.mlp.widths)) if model.mlp else "-",
             **error_fields(err, val),
             "climbed_from": below,
+            "within_below": model.provenance.get("no_worse_than_met") if limits else None,
             "iterations": iterations[name], "iterations_run": model.provenance["steps"],
             "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
@@ -250,8 +274,10 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "validation_atoms": _n_atoms(val_set or ()), "test_atoms": _n_atoms(test),
                 "threads": get_num_threads(), "timing_atoms": len(timing), "cutoff": cutoff,
                 "iterations": iterations, "patience": patience, "climb": climb,
+                "monotone": monotone,
                 "loss": loss.to_dict(),
                 "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff,
+                "angular_reach": "auto" if reach_rule == "auto" else "given",
                 "shared_filters": shared_filters}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)
         if not_plotted:

@@ -169,6 +169,58 @@ def test_ladder_scan_holds_e0_and_the_angular_reach(tmp_path):
     assert meta["e0"] == {"Cu": 3.51} and meta["angular_cutoff"] == 3.2
 
 
+def _labelled(atoms, energy=-1.0):
+    from snnp import Structure
+    return Structure(atoms, energy * len(atoms))
+
+
+def test_angular_reach_ends_at_the_first_coordination_shell(tmp_path):
+    """snnp.filters.angular_reach: the next shell after the first gap, wider than a quarter of
+    the nearest-neighbour distance, between the median k-th neighbour distances.  Diamond (4 neighbours at 2.35 A, the next 12
+    at 3.84 A): 3.84; fcc (12 at a/sqrt2, 6 at a): a; bcc, whose 8 + 6 first neighbours are one
+    shell: the third shell a sqrt2; no gap inside the cutoff, or no energies: None.  The
+    ladder's "auto" records the reach it chose in every row and the table's meta."""
+    from ase.build import bulk
+    from snnp.filters import angular_reach
+    si = [_labelled(bulk("Si", "diamond", a=5.43, cubic=True))]
+    cu = [_labelled(bulk("Cu", "fcc", a=3.61, cubic=True))]
+    mo = [_labelled(bulk("Mo", "bcc", a=3.16, cubic=True))]
+    assert angular_reach(si, 5.0) == pytest.approx(5.43 / np.sqrt(2))
+    assert angular_reach(cu, 5.0) == pytest.approx(3.61)
+    assert angular_reach(mo, 5.0) == pytest.approx(3.16 * np.sqrt(2))
+    assert angular_reach(mo, 4.0) is None                 # the third shell lies beyond 4 A
+    assert angular_reach([snnp.Structure(si[0].atoms)], 5.0) is None     # no energy labels
+    # the lowest-energy structures are the ones measured: a hot cell (0.3 A rattle) holding
+    # most of their atoms fills the gap, and is left out when it is not among them
+    hot = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    hot.rattle(0.3, seed=0)
+    both = si + [_labelled(hot, energy=-0.5)]
+    assert angular_reach(both, 5.0, n_lowest=1) == pytest.approx(5.43 / np.sqrt(2))
+    assert angular_reach(both, 5.0) is None
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    reach = angular_reach(train.structures, 4.5)
+    assert 3.3 < reach < 3.65                            # EMT Cu: a = 3.61, rattled cells
+    rows = snnp.ladder.scan(train, test, presets=["smeam"], cutoff=4.5, max_iter=5,
+                            timing_atoms=100, log=None, out=tmp_path, angular_cutoff="auto")
+    assert rows[0]["angular_cutoff"] == reach
+    meta = json.loads((tmp_path / "ladder.json").read_text())["meta"]
+    assert meta["angular_cutoff"] == reach and meta["angular_reach"] == "auto"
+    assert {s.x1 for bank in snnp.load(tmp_path / "smeam.json").filters.f for s in bank} == {reach}
+    with pytest.raises(ValueError, match="a distance, None or 'auto'"):
+        snnp.ladder.scan(train, test, angular_cutoff="first shell")
+
+
+def test_cli_auto_recipe_fills_only_the_options_left_at_their_defaults():
+    from snnp.cli import AUTO_RECIPE, _auto_recipe, build_parser
+    args = build_parser().parse_args(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "50"])
+    _auto_recipe(args)
+    assert (args.angular_cutoff, args.max_iter, args.patience) == ("auto", 50, 3)
+    assert AUTO_RECIPE["max_iter"] == (300, 1200)
+    args = build_parser().parse_args(["ladder", "--data", "emt-cu", "--angular-cutoff", "3.5"])
+    assert args.angular_cutoff == 3.5 and not args.auto
+
+
 @pytest.mark.parametrize("argv, message", [
     (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
     (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
@@ -194,6 +246,10 @@ def test_cli_rejects_unknown_preset(capsys):
         main(["ladder", "--presets", "huge"])
     assert exc.value.code == 2
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["ladder", "--angular-cutoff", "far"])
+    assert exc.value.code == 2
+    assert "expected a distance in Å or 'auto', got 'far'" in capsys.readouterr().err
 
 
 def test_cli_dataset_without_labels(tmp_path, capsys):
