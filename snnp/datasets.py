@@ -75,7 +75,8 @@ def mlearn(element, split="training", cache_dir=None, download=True):
     path = os.path.join(os.fspath(cache_dir), element, f"{split}.json")
     if not os.path.exists(path):
         if not download:
-            raise FileNotFoundError(f"{path} is missing and download=False")
+            raise FileNotFoundError(f"{path} is missing and download=False (set $SNNP_DATA to "
+                                    "a folder holding <element>/<split>.json)")
         _download(MLEARN_URL.format(element=element, split=split), path)
     digest = _sha256(path)
     if digest != MLEARN_SHA256[key]:
@@ -223,7 +224,8 @@ def _download(url, path):
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise OSError(f"could not download {url} ({exc}); put the file at {path} by hand") from None
+        raise OSError(f"could not download {url} ({exc}); put the file at {path} by hand, or "
+                      "point $SNNP_DATA at a folder holding <element>/<split>.json") from None
 
 
 def emt_copper(seed=0, scale=1.0):
