@@ -84,6 +84,16 @@ def main():
                         "--repulsion, --forces-weight and --e0; their rows take the new errors "
                         "(test and validation), N more iterations, the extra fit time and the "
                         "loss; each model's provenance lists its extensions")
+    p.add_argument("--grow", type=int, default=0, metavar="N",
+                   help="replace the saved s-NNPs of --elements and --presets by the preset grown "
+                        "from the element's saved rung below it (snnp.ladder.climbed: the "
+                        "network embedded exactly where the depth matches) and fitted N "
+                        "iterations with the element's --repulsion, --forces-weight and --e0; "
+                        "the row records the climb and the fit time including the rung below's")
+    p.add_argument("--no-monotone", action="store_true",
+                   help="--extend and --grow keep the checkpoint of lowest validation loss even "
+                        "where another is within the rung below's validation errors (default: "
+                        "prefer those, fit(no_worse_than=...))")
     p.add_argument("--rescore", action="store_true",
                    help="fit nothing: score the saved models of --elements on the test set and "
                         "on the scan's validation split (10%% of the training set, seed 0), "
@@ -94,7 +104,7 @@ def main():
     table = _load_table()
     losses = _losses(args.elements, _per_element(p, "--repulsion", args.repulsion),
                      _per_element(p, "--forces-weight", args.forces_weight))
-    if args.extend:
+    if args.extend or args.grow:
         _extend(table, args, losses, _per_element(p, "--e0", args.e0))
         return
     if args.rescore:
@@ -248,10 +258,30 @@ def _retime(table, elements, data_dir):
         json.dump(doc, fh, indent=1)
 
 
+def _below(table, el, name):
+    """The zoo row of the preset below ``name`` in the ladder for element ``el`` (or None)."""
+    order = list(snnp.models.LADDER)
+    rows = {r["preset"]: r for r in table if r["element"] == el}
+    lower = [n for n in order[:order.index(name)] if n in rows]
+    return rows[lower[-1]] if lower else None
+
+
+def _limits(row):
+    """fit(no_worse_than=...) from a zoo row's validation errors (None without them)."""
+    if row is None or row.get("validation_energy_rmse_meV_per_atom") is None:
+        return None
+    return {"energy": row["validation_energy_rmse_meV_per_atom"],
+            "forces": row["validation_force_rmse_eV_per_A"]}
+
+
 def _extend(table, args, losses, e0):
-    """Fit each saved model ``args.extend`` iterations more on the split ``snnp.ladder.scan``
-    made (10% of the training set held out, seed 0), with the element's loss, and update its
-    rows in zoo.json and in its element's ladder.json, then the tables."""
+    """Fit each saved model ``args.extend`` iterations more (or, with ``args.grow``, grow it
+    afresh from the saved rung below and fit it ``args.grow`` iterations) on the split
+    ``snnp.ladder.scan`` made (10% of the training set held out, seed 0), with the element's
+    loss, keeping a checkpoint within the rung below's validation errors where one is (unless
+    ``args.no_monotone``), and update its rows in zoo.json and in its element's ladder.json,
+    then the tables."""
+    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     for el in args.elements:
         fit_set, val_set, test = _splits(el, args.data_dir)
         lad_path = os.path.join(HERE, "ladders", el, "ladder.json")
@@ -259,27 +289,53 @@ def _extend(table, args, losses, e0):
             ladder = json.load(fh)
         for name in args.presets:
             path = os.path.join(HERE, el, f"{name}.json")
-            model = snnp.load(path)
-            before = dict(model.provenance)        # the original fit's record stays on top
+            below = _below(table, el, name)
+            limits = None if args.no_monotone else _limits(below)
             start = time.perf_counter()
-            model.fit(fit_set, val_set, loss=losses[el], max_iter=args.extend, initialise=False,
-                      e0={el: e0[el]} if el in e0 else None, core=None, log=False)
+            if args.grow:
+                if below is None:
+                    raise SystemExit(f"--grow: {el}/{name} has no rung below it in the zoo")
+                small = snnp.load(os.path.join(HERE, el, f"{below['preset']}.json"))
+                model = snnp.ladder.climbed(small, name, fit_set)
+                before = {"grown_from": {"preset": below["preset"],
+                                         "distil_misfit": getattr(model, "distil_misfit", None)}}
+            else:
+                model = snnp.load(path)
+                before = dict(model.provenance)    # the original fit's record stays on top
+            iterations = args.grow or args.extend
+            model.fit(fit_set, val_set, loss=losses[el], max_iter=iterations, initialise=False,
+                      e0={el: e0[el]} if el in e0 else None, core=None, log=False,
+                      no_worse_than=limits)
             seconds = time.perf_counter() - start
             new = snnp.ladder.error_fields(model.score(test), model.score(val_set))
+            within = model.provenance.get("no_worse_than_met")
             for row in [r for r in table if (r["element"], r["preset"]) == (el, name)] + \
                     [r for r in ladder["rows"] if r["preset"] == name]:
-                row.setdefault("before_extend", {k: row[k] for k in ERROR_KEYS})
-                row.update(new)
-                row["iterations"] += args.extend
-                row["fit_seconds"] += seconds
+                if args.grow:
+                    for key in ("before_extend", "extended"):
+                        row.pop(key, None)
+                    row.update(new, iterations=iterations, climbed_from=below["preset"],
+                               fit_seconds=seconds + below["fit_seconds"])
+                else:
+                    row.setdefault("before_extend", {k: row[k] for k in ERROR_KEYS})
+                    row.update(new)
+                    row["iterations"] += iterations
+                    row["fit_seconds"] += seconds
                 row["loss"] = _loss_record(losses[el])
-            earlier = before.get("extended") or []
-            model.provenance = {**before, "extended": (
-                [earlier] if isinstance(earlier, dict) else earlier) + [_extension_record(
-                    model.provenance, args.extend, seconds,
-                    " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))]}
+                row["within_below"] = within
+            if args.grow:
+                row = next(r for r in table if (r["element"], r["preset"]) == (el, name))
+                model.provenance = {**model.provenance, **before, "zoo": dict(row),
+                                    "command": command, "test_data_sha256": test.sha256()}
+            else:
+                earlier = before.get("extended") or []
+                model.provenance = {**before, "extended": (
+                    [earlier] if isinstance(earlier, dict) else earlier) + [_extension_record(
+                        model.provenance, iterations, seconds, command)]}
             model.save(path)
-            print(f"{el}/{name}: {args.extend} iterations more in {seconds:.0f} s: test E "
+            how = f"grown from {below['preset']}" if args.grow else "more"
+            print(f"{el}/{name}: {iterations} iterations {how} in {seconds:.0f} s"
+                  f"{'' if limits is None else ', within the rung below: ' + str(within)}: test E "
                   f"{new['energy_rmse_meV_per_atom']:.3f} meV/atom, F "
                   f"{new['force_rmse_eV_per_A']:.4f} eV/A; validation E "
                   f"{new['validation_energy_rmse_meV_per_atom']:.3f}, F "
