@@ -113,7 +113,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     preset after the first keeps, of its checkpoints (its start included), the one of lowest
     validation loss among those whose validation energy and force RMSEs are within the
     previous row's (``fit(no_worse_than=...)``), and only where none is its lowest overall;
-    the row's ``within_below`` says which.  A chain climb from an s-NNP of the same depth starts
+    the row's ``within_below`` says which, and ``best_step`` which checkpoint was kept (0: the
+    start, e.g. rung 1's zero network on rung 0, when no later checkpoint was within).  A chain climb from an s-NNP of the same depth starts
     exactly where that rung ended (``SNNP.grown_from``), so there it always is within.
     ``checkpoint_dir``:
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
@@ -241,6 +242,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             **error_fields(err, val),
             "climbed_from": below,
             "within_below": model.provenance.get("no_worse_than_met") if limits else None,
+            "best_step": model.provenance.get("best_step"),
             "iterations": iterations[name], "iterations_run": model.provenance["steps"],
             "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
