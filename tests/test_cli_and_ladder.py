@@ -349,18 +349,39 @@ def test_zoo_models_load_by_name(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
 def test_zoo_table_holds_what_its_models_give(element):
-    """Every installed zoo model of an element, scored again on the mlearn test set, gives the
-    energy and force RMSEs that the repository's models_zoo/zoo.json (and so the README table)
-    records for it, and carries the test data's hash in its provenance."""
+    """Every installed zoo model of an element, scored again on the mlearn test set and on the
+    zoo's validation split (10% of the training set, seed 0), gives the energy and force RMSEs
+    that the repository's models_zoo/zoo.json (and so the README table) records for it, and
+    carries the test data's hash in its provenance; and the element's ladder is monotone in
+    validation force RMSE: every preset's is at most the one below's (energy: the next test)."""
     test = snnp.Dataset.from_mlearn(data_path("mlearn", element, "test.json"))
+    val = snnp.Dataset.from_mlearn(data_path("mlearn", element, "training.json")).split(
+        0.1, seed=0)[1]
     table = Path(__file__).resolve().parents[1] / "models_zoo" / "zoo.json"
     rows = [r for r in json.loads(table.read_text())["rows"] if r["element"] == element]
     assert [r["preset"] for r in rows] == list(snnp.models.LADDER)
     for row in rows:
         model = snnp.load(f"{element}/{row['preset']}")
-        score = model.score(test)
-        assert score["energy_meV_per_atom"]["rmse"] == pytest.approx(
-            row["energy_rmse_meV_per_atom"], rel=1e-9), row["preset"]
-        assert score["forces_eV_per_A"]["rmse"] == pytest.approx(
-            row["force_rmse_eV_per_A"], rel=1e-9), row["preset"]
+        for data, prefix in ((test, ""), (val, "validation_")):
+            score = model.score(data)
+            assert score["energy_meV_per_atom"]["rmse"] == pytest.approx(
+                row[prefix + "energy_rmse_meV_per_atom"], rel=1e-9), (prefix, row["preset"])
+            assert score["forces_eV_per_A"]["rmse"] == pytest.approx(
+                row[prefix + "force_rmse_eV_per_A"], rel=1e-9), (prefix, row["preset"])
         assert model.provenance["test_data_sha256"] == test.sha256()
+    for below, above in zip(rows, rows[1:]):
+        key = "validation_force_rmse_eV_per_A"
+        assert above[key] <= below[key], (above["preset"], below["preset"])
+
+
+@pytest.mark.parametrize("element", [
+    "Li", "Mo", pytest.param("Si", marks=pytest.mark.xfail(strict=True, reason=(
+        "one 12-atom validation surface slab, overbound by 30-43 meV/atom by every Si s-NNP, "
+        "puts snnp_small and snnp_medium above smeam_nn (docs/accuracy.md)")))])
+def test_zoo_ladder_is_monotone_in_validation_energy(element):
+    """Up each element's zoo ladder the validation energy RMSE (models_zoo/zoo.json, which the
+    test above checks against the models) never rises."""
+    table = Path(__file__).resolve().parents[1] / "models_zoo" / "zoo.json"
+    rows = [r for r in json.loads(table.read_text())["rows"] if r["element"] == element]
+    key = "validation_energy_rmse_meV_per_atom"
+    assert all(a[key] <= b[key] for b, a in zip(rows, rows[1:])), [r[key] for r in rows]
