@@ -77,20 +77,22 @@ def angular_reach(structures, cutoff, r_min=1.5, min_gap=MIN_SHELL_GAP, n_lowest
     a = 5.43; fcc: 12, then a; bcc, whose 8 + 6 first neighbours are one shell: a sqrt 2."""
     from ase.neighborlist import neighbor_list
     from .probes import _lowest_energy
-    rows = []
+    tables = []
     for st in _lowest_energy(structures, n_lowest):
         i, dist = neighbor_list("id", st.atoms, cutoff)
-        for a in range(len(st.atoms)):
-            rows.append(np.sort(dist[i == a]))
-    if not rows:
+        count = np.bincount(i, minlength=len(st.atoms))
+        order = np.lexsort((dist, i))                  # by atom, then by distance
+        rank = np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count)
+        table = np.full((len(st.atoms), max(count.max(initial=0), 1)), np.inf)
+        table[i[order], rank] = dist[order]
+        tables.append(table)
+    if not tables:
         return None
-    width = max(len(r) for r in rows)
+    width = max(t.shape[1] for t in tables)
     if width < 2:
         return None
-    table = np.full((len(rows), width), np.inf)
-    for a, r in enumerate(rows):
-        table[a, :len(r)] = r
-    d = np.median(table, axis=0)
+    d = np.median(np.vstack([np.pad(t, ((0, 0), (0, width - t.shape[1])),
+                                    constant_values=np.inf) for t in tables]), axis=0)
     d = d[np.isfinite(d)]
     if len(d) < 2:
         return None
