@@ -266,14 +266,6 @@ def _below(table, el, name):
     return rows[lower[-1]] if lower else None
 
 
-def _limits(row):
-    """fit(no_worse_than=...) from a zoo row's validation errors (None without them)."""
-    if row is None or row.get("validation_energy_rmse_meV_per_atom") is None:
-        return None
-    return {"energy": row["validation_energy_rmse_meV_per_atom"],
-            "forces": row["validation_force_rmse_eV_per_A"]}
-
-
 def _extend(table, args, losses, e0):
     """Fit each saved model ``args.extend`` iterations more (or, with ``args.grow``, grow it
     afresh from the saved rung below and fit it ``args.grow`` iterations) on the split
@@ -290,7 +282,8 @@ def _extend(table, args, losses, e0):
         for name in args.presets:
             path = os.path.join(HERE, el, f"{name}.json")
             below = _below(table, el, name)
-            limits = None if args.no_monotone else _limits(below)
+            limits = (None if args.no_monotone or below is None
+                      else snnp.ladder.validation_limits(below))
             start = time.perf_counter()
             if args.grow:
                 if below is None:

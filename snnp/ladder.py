@@ -23,8 +23,8 @@ from .models import LADDER, presets as make_presets
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
 
-__all__ = ["scan", "climbed", "error_fields", "not_improving", "time_model", "time_models",
-           "write_outputs", "format_error", "EFFORT"]
+__all__ = ["scan", "climbed", "error_fields", "not_improving", "validation_limits", "time_model",
+           "time_models", "write_outputs", "format_error", "EFFORT"]
 
 
 def time_model(model, atoms, steps=10, repeats=3, device="cpu"):
@@ -114,8 +114,9 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     validation loss among those whose validation energy and force RMSEs are within the
     previous row's (``fit(no_worse_than=...)``), and only where none is its lowest overall;
     the row's ``within_below`` says which, and ``best_step`` which checkpoint was kept (0: the
-    start, e.g. rung 1's zero network on rung 0, when no later checkpoint was within).  A chain climb from an s-NNP of the same depth starts
-    exactly where that rung ended (``SNNP.grown_from``), so there it always is within.
+    start, e.g. rung 1's zero network on rung 0, when no later checkpoint was within).  A
+    chain climb from an s-NNP of the same depth starts exactly where that rung ended
+    (``SNNP.grown_from``), so there it always is within.
     ``checkpoint_dir``:
     every fit checkpoints there, so a killed scan run again resumes where it stopped.  Costs are
     measured after all fits, the presets timed in turn on the same structure, best of three.
@@ -217,11 +218,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             fit_prior = fitted["smeam"]
         if core is not None and (model.core is None or model.core.auto):
             model.core = core.copy()          # every rung: the one core of the training data
-        limits = None
-        if monotone and rows and rows[-1].get("validation_energy_rmse_meV_per_atom") is not None:
-            limits = {"energy": rows[-1]["validation_energy_rmse_meV_per_atom"],
-                      "forces": rows[-1]["validation_force_rmse_eV_per_A"]}
-            limits = {k: v for k, v in limits.items() if v is not None and np.isfinite(v)} or None
+        limits = validation_limits(rows[-1]) if monotone and rows else None
         fit_start = time.perf_counter()
         model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name],
                   seed=seed, e0=e0, patience=patience, no_worse_than=limits,
@@ -354,6 +351,14 @@ def error_fields(err, val=None):
                        "force_rmse_eV_per_A": v["forces_eV_per_A"]["rmse"]}
                    for g, v in err.get("groups", {}).items()},
     }
+
+
+def validation_limits(row):
+    """``fit(no_worse_than=...)`` from a ladder row's validation RMSEs: {"energy": meV/atom,
+    "forces": eV/A} of those it has (finite), or None without any."""
+    limits = {"energy": row.get("validation_energy_rmse_meV_per_atom"),
+              "forces": row.get("validation_force_rmse_eV_per_A")}
+    return {k: v for k, v in limits.items() if v is not None and np.isfinite(v)} or None
 
 
 def not_improving(rows):
