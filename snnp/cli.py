@@ -145,16 +145,18 @@ def _need_labels(data, what):
         raise CLIError("the dataset has no energy or force labels to fit or score" + hint)
 
 
-#: what ``snnp ladder --auto`` sets, where the options are at their defaults
+#: what ``snnp ladder --auto`` sets where neither the command line nor --config sets the option
+#: (option: (its default, the --auto value))
 AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "max_iter": (300, 1200), "patience": (2, 3)}
 
 
 def _auto_recipe(args):
     """--auto: the angular reach from the data's pair distribution and a budget of 4x the
     default iterations, each fit stopping on a validation plateau of 3 checkpoints; options
-    given explicitly win."""
-    for name, (default, auto) in AUTO_RECIPE.items():
-        if getattr(args, name) == default:
+    given on the command line or in the --config file win, whatever their value."""
+    explicit = getattr(args, "_explicit", set())
+    for name, (_, auto) in AUTO_RECIPE.items():
+        if name not in explicit:
             setattr(args, name, auto)
 
 
@@ -747,8 +749,8 @@ def build_parser():
     lad.add_argument("--auto", action="store_true",
                      help="choose the recipe from the data: --angular-cutoff auto (the first "
                           "coordination shell), --max-iter 1200 and --patience 3 (a 4x "
-                          "budget, each fit stopping on a validation plateau); options given "
-                          "explicitly win")
+                          "budget, each fit stopping on a validation plateau); options set on "
+                          "the command line or in --config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--patience", type=_non_negative_int, default=2,
@@ -997,15 +999,24 @@ def _logging(args):
         root.handlers = saved[2]
 
 
+def _apply_config(parser, args, argv):
+    """Fill ``args`` from its --config file where the command line is silent, and record in
+    ``args._explicit`` the options set by either (``--auto`` leaves those alone)."""
+    args._explicit = _given_options(argv)
+    if getattr(args, "config", None):
+        from .config import apply_config, read_config
+        config = read_config(args.config)
+        apply_config(_subparser(parser, args.command), args, args._explicit, config, args.config)
+        args._explicit |= set(config)
+    return args
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "config", None):
-            from .config import apply_config, read_config
-            apply_config(_subparser(parser, args.command), args, _given_options(argv),
-                         read_config(args.config), args.config)
+        _apply_config(parser, args, argv)
         with _logging(args):
             args.func(args)
     except (CLIError, ValueError, FileNotFoundError, OSError, KeyError, ImportError,

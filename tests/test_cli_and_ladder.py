@@ -211,11 +211,23 @@ def test_angular_reach_ends_at_the_first_coordination_shell(tmp_path):
         snnp.ladder.scan(train, test, angular_cutoff="first shell")
 
 
-def test_cli_auto_recipe_fills_only_the_options_left_at_their_defaults():
-    from snnp.cli import AUTO_RECIPE, _auto_recipe, build_parser
-    args = build_parser().parse_args(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "50"])
-    _auto_recipe(args)
-    assert (args.angular_cutoff, args.max_iter, args.patience) == ("auto", 50, 3)
+def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
+    from snnp.cli import AUTO_RECIPE, _apply_config, _auto_recipe, build_parser
+
+    def resolved(argv):
+        parser = build_parser()
+        args = _apply_config(parser, parser.parse_args(argv), argv)
+        _auto_recipe(args)
+        return args.angular_cutoff, args.max_iter, args.patience
+
+    assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "50"]) == ("auto", 50, 3)
+    assert resolved(["ladder", "--data", "emt-cu", "--auto"]) == ("auto", 1200, 3)
+    # a value equal to the default is still the user's choice, on the command line or in a file
+    assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "300"])[1] == 300
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("max-iter: 300\npatience: 2\n")
+    assert resolved(["ladder", "--data", "emt-cu", "--auto", "--config", str(cfg)]) == \
+        ("auto", 300, 2)
     assert AUTO_RECIPE["max_iter"] == (300, 1200)
     args = build_parser().parse_args(["ladder", "--data", "emt-cu", "--angular-cutoff", "3.5"])
     assert args.angular_cutoff == 3.5 and not args.auto
