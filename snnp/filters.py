@@ -18,7 +18,8 @@ import numpy as np
 
 from .splines import Spline
 
-__all__ = ["FilterBank", "pair_keys", "shortened", "angular_reach", "MIN_SHELL_GAP"]
+__all__ = ["FilterBank", "pair_keys", "shortened", "angular_reach", "angular_channels",
+           "MIN_SHELL_GAP"]
 
 
 def pair_keys(n):
@@ -101,6 +102,24 @@ def angular_reach(structures, cutoff, r_min=1.5, min_gap=MIN_SHELL_GAP, n_lowest
         return None
     end = float(d[wide[0] + 1])
     return end if r_min < end < cutoff else None
+
+
+def angular_channels(n_angular, legs=None):
+    """The (leg a, leg b, Legendre degree c) of each of ``n_angular`` starting angular filters
+    (``FilterBank.initial``): None, filter k is (k, k, k); ``legs`` = P, every leg pair
+    a <= b of P legs with every degree c < C, C = n_angular / (P (P + 1) / 2), in the order
+    c, then (a, b) -- so filter 0 is (0, 0, 0), the filter a climb from rung 0 carries over.
+    Refuses an ``n_angular`` that is not a multiple of the number of leg pairs."""
+    n_angular = int(n_angular)
+    if legs is None:
+        return [(k, k, k) for k in range(n_angular)]
+    legs = int(legs)
+    pairs = [(a, b) for a in range(legs) for b in range(a, legs)]
+    if legs < 1 or n_angular % len(pairs):
+        raise ValueError(f"angular_legs={legs} gives {len(pairs)} leg pairs per Legendre degree: "
+                         f"the number of angular filters must be a multiple of it, got "
+                         f"{n_angular}")
+    return [(a, b, c) for c in range(n_angular // len(pairs)) for a, b in pairs]
 
 
 class FilterBank:
@@ -243,16 +262,25 @@ class FilterBank:
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def initial(cls, species, n_radial, n_angular, cutoff, r_min=1.5, n_knots_radial=12,
-                n_knots_angular=10, angular_cutoff=None):
+                n_knots_angular=10, angular_cutoff=None, angular_legs=None):
         """A smooth, deterministic starting bank for training.
 
         Radial filters are Gaussian bumps spread between ``r_min`` and the cutoff (one broad
-        decaying function when K = 1), tapered to zero at the cutoff; angular filters g_k are
-        Legendre polynomials P_0..P_{K-1} of cos theta with decaying radial parts f_k, which
-        end at ``angular_cutoff`` (default: the cutoff).  Pairs beyond it enter no triplet, so a
-        shorter angular cutoff makes angular filters cheaper (the kernels skip those pairs).
+        decaying function when K = 1), tapered to zero at the cutoff.  Angular filters have
+        decaying radial parts f_k, which end at ``angular_cutoff`` (default: the cutoff), and
+        Legendre polynomials of cos theta as g_k.  Pairs beyond the angular cutoff enter no
+        triplet, so a shorter one makes angular filters cheaper (the kernels skip those pairs).
+
+        ``angular_legs`` chooses how the K_a angular filters share out their radial and angular
+        parts (``angular_channels``): None, filter k has the k-th decay length and P_k (K_a
+        lengths, Legendre degrees 0..K_a-1); P, the filters are every (leg pair, degree)
+        product of P decay lengths and K_a / (P (P + 1) / 2) Legendre degrees, a leg pair
+        (a, b) with a < b entering as the leg (f_a + f_b) / 2.  Through the polarisation
+        identity the network's first layer then sees the mixed-leg three-body terms
+        sum f_a(r_ij) f_b(r_il) g(cos theta) as well (docs/theory.md, "Angular channels").
         """
         angular_cutoff = cutoff if angular_cutoff is None else float(angular_cutoff)
+        channels = angular_channels(n_angular, angular_legs)
         if not r_min < angular_cutoff <= cutoff:
             raise ValueError(f"angular_cutoff must lie in (r_min, cutoff] = ({r_min}, {cutoff}], "
                              f"got {angular_cutoff}")
@@ -277,15 +305,20 @@ class FilterBank:
             return cls(species, rho)
         span_a = angular_cutoff - r_min
 
-        def decay(k, K):
-            lam = span_a * (0.25 + 0.5 * k / max(K - 1, 1))
-            return lambda r: (np.exp(-(r - r_min) / lam)
+        n_legs = n_angular if angular_legs is None else int(angular_legs)
+
+        def decay(k):
+            lam = span_a * (0.25 + 0.5 * k / max(n_legs - 1, 1))
+            return lambda r: np.exp(-(r - r_min) / lam)
+
+        def leg(a, b):
+            return lambda r: (0.5 * (decay(a)(r) + decay(b)(r))
                               * _taper(r, angular_cutoff, 0.3 * span_a))
 
-        f = [[_sampled_spline(decay(k, n_angular), r_min, angular_cutoff, n_knots_radial, True)
-              for k in range(n_angular)] for _ in species]
-        g = {key: [_sampled_spline(legendre(k), -1.0, 1.0, n_knots_angular, False)
-                   for k in range(n_angular)] for key in pair_keys(n)}
+        f = [[_sampled_spline(leg(a, b), r_min, angular_cutoff, n_knots_radial, True)
+              for a, b, _ in channels] for _ in species]
+        g = {key: [_sampled_spline(legendre(c), -1.0, 1.0, n_knots_angular, False)
+                   for _, _, c in channels] for key in pair_keys(n)}
         return cls(species, rho, f, g)
 
     def copy(self):

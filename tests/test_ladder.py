@@ -169,3 +169,63 @@ def test_snnp_climbs_from_rung_0_with_its_filters():
     for bank in net.filters.rho + net.filters.f:
         for s in bank[1:]:
             assert s.values[-1] == 0.0 and s.dN == 0.0
+
+
+def test_angular_channels_list_leg_pairs_and_degrees():
+    from snnp.filters import angular_channels
+    assert angular_channels(3) == [(0, 0, 0), (1, 1, 1), (2, 2, 2)]
+    assert angular_channels(6, legs=2) == [(0, 0, 0), (0, 1, 0), (1, 1, 0),
+                                           (0, 0, 1), (0, 1, 1), (1, 1, 1)]
+    assert len(angular_channels(12, legs=3)) == 12 and angular_channels(12, 3)[-1] == (2, 2, 1)
+    with pytest.raises(ValueError, match="multiple of it, got 8"):
+        angular_channels(8, legs=2)
+    with pytest.raises(ValueError, match="multiple"):
+        snnp.FilterBank.initial(["Si"], 2, 4, 5.0, angular_legs=2)
+
+
+def test_default_angular_basis_is_one_decay_and_one_legendre_degree_per_filter():
+    bank = snnp.FilterBank.initial(["Si"], 2, 3, 5.0, r_min=1.5, angular_cutoff=3.5)
+    knots = bank.f[0][0].knots
+    taper = snnp.filters._taper(knots, 3.5, 0.3 * 2.0)
+    for k, lam in enumerate([0.5, 1.0, 1.5]):                 # span 2.0 x (0.25 + 0.5 k / 2)
+        np.testing.assert_allclose(bank.f[0][k].values[:-1],
+                                   (np.exp(-(knots - 1.5) / lam) * taper)[:-1], rtol=1e-14)
+        c = np.zeros(k + 1)
+        c[k] = 1.0
+        np.testing.assert_allclose(bank.g[(0, 0)][k].values,
+                                   np.polynomial.legendre.legval(bank.g[(0, 0)][k].knots, c),
+                                   rtol=1e-13, atol=1e-15)
+
+
+def test_mixed_leg_three_body_sums_follow_from_the_leg_pair_channels():
+    """With angular_legs, channel (a, b, c) has leg (f_a + f_b)/2: by polarisation
+    X_ab = sum_{j<l} [f_a(r_j) f_b(r_l) + f_b(r_j) f_a(r_l)] g_c = 4 A_(a,b) - A_(a,a) - A_(b,b),
+    checked against that sum done in NumPy over every pair of neighbours."""
+    from ase.neighborlist import neighbor_list
+    from snnp.filters import angular_channels
+    bank = snnp.FilterBank.initial(["Si"], 1, 6, 4.0, r_min=1.5, angular_cutoff=3.6,
+                                   angular_legs=2)
+    model = snnp.SNNP(["Si"], bank, snnp.MLPEmbedding(1, bank.n_filters, (4,), seed=0))
+    atoms = bulk("Si", "diamond", a=5.43).repeat(2)
+    atoms.rattle(0.15, seed=4)
+    A = model.descriptors(atoms)[:, 1:]
+    ch = {key: k for k, key in enumerate(angular_channels(6, 2))}
+    i_list, j_list, D = neighbor_list("ijD", atoms, 4.0)
+    fa, fb = (lambda r, lam=lam: np.exp(-(r - 1.5) / lam) for lam in (0.525, 1.575))
+    taper = lambda r: snnp.filters._taper(r, 3.6, 0.3 * 2.1)
+    for c in (0, 1):
+        g = bank.g[(0, 0)][ch[(0, 1, c)]]
+        mixed = 4 * A[:, ch[(0, 1, c)]] - A[:, ch[(0, 0, c)]] - A[:, ch[(1, 1, c)]]
+        for i in range(0, len(atoms), 5):
+            ds = D[i_list == i]
+            rs = np.linalg.norm(ds, axis=1)
+            # the bank's splines interpolate f_a taper, f_b taper: compare with their sums
+            la = bank.f[0][ch[(0, 0, c)]](rs)
+            lb = bank.f[0][ch[(1, 1, c)]](rs)
+            X = sum((la[p] * lb[q] + lb[p] * la[q]) * g(np.dot(ds[p], ds[q]) / (rs[p] * rs[q]))
+                    for p in range(len(rs)) for q in range(p))
+            np.testing.assert_allclose(mixed[i], X, rtol=1e-10, atol=1e-12)
+            # and the legs are the decays they are meant to be (within interpolation)
+            inside = rs < 3.0
+            np.testing.assert_allclose(la[inside], (fa(rs) * taper(rs))[inside], atol=2e-3)
+            np.testing.assert_allclose(lb[inside], (fb(rs) * taper(rs))[inside], atol=2e-3)

@@ -185,11 +185,12 @@ class SNNP(Model):
     @classmethod
     def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
                          activation="tanh", seed=0, data=None, distil_iter=500,
-                         angular_cutoff=None):
+                         angular_cutoff=None, angular_legs=None):
         """Climb from a fitted rung 0: its radial and angular filters become filters 1 of the
         bank (more are added on the same knot grids), its pair term and e0 are kept.
         ``angular_cutoff`` (shorter than rung 0's f): every f_k, rung 0's included (tapered to
         zero there), ends at it, so fewer pairs enter triplets and angular filters cost less.
+        ``angular_legs``: the basis of the added angular filters (``FilterBank.initial``).
 
         With ``data`` (a Dataset or a list of Atoms) the network is first fitted to rung 0's
         embedding U(R_1 + A_1) - U(0) on those atoms (``MLPEmbedding.distil``), so the s-NNP
@@ -208,8 +209,8 @@ class SNNP(Model):
                     first = shortened(old[0], angular_cutoff)
                 except ValueError as exc:                     # name the argument
                     raise ValueError(f"angular_cutoff: {exc}") from None
-                f.append([first] + _more_filters([first], n_angular, "f"))
-            g = {k: [old[0].copy()] + _more_filters(old, n_angular, "g")
+                f.append([first] + _more_filters([first], n_angular, "f", angular_legs))
+            g = {k: [old[0].copy()] + _more_filters(old, n_angular, "g", angular_legs)
                  for k, old in model.filters.g.items()}
         out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
         if data is not None:
@@ -227,7 +228,7 @@ class SNNP(Model):
 
     @classmethod
     def grown_from(cls, model, n_radial, n_angular, widths, activation="tanh", seed=0,
-                   data=None, distil_iter=500):
+                   data=None, distil_iter=500, angular_legs=None):
         """Climb from a fitted rung 1 or a smaller s-NNP (the ladder's chain climb): its
         filters become the first filters of the bank (more are added on the same knot grids),
         its pair term, e0 and core are kept.
@@ -244,7 +245,8 @@ class SNNP(Model):
         per-atom energies on those atoms, less what the pair term, core and e0 give
         (``MLPEmbedding.distil``), so the larger s-NNP starts near where the smaller one
         ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the
-        network starts from its seeded initialisation."""
+        network starts from its seeded initialisation.  ``angular_legs``: the basis the added
+        angular filters are taken from (``FilterBank.initial``; the kept ones stay)."""
         if model.mlp is None:
             raise ValueError(f"grown_from climbs from a rung 1 or an s-NNP, not a "
                              f"{type(model).__name__} (rung 0 climbs with from_spline_meam)")
@@ -256,9 +258,9 @@ class SNNP(Model):
                for old in model.filters.rho]
         f = g = None
         if n_angular:
-            f = [[s.copy() for s in old] + _more_filters(old, n_angular, "f")
+            f = [[s.copy() for s in old] + _more_filters(old, n_angular, "f", angular_legs)
                  for old in model.filters.f]
-            g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g")
+            g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g", angular_legs)
                  for k, old in model.filters.g.items()}
         out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
         images = None if data is None else [getattr(item, "atoms", item) for item in data]
@@ -296,18 +298,20 @@ class SNNP(Model):
         return out
 
 
-def _more_filters(bank, k_total, kind):
+def _more_filters(bank, k_total, kind, angular_legs=None):
     """Filters len(bank)+1 .. k_total of a grown bank ("rho", "f" or "g"), on the knot grid of
     the bank's first filter and pinned to zero at that grid's end (a file's filter may end
     before the cutoff: the new ones must not continue): those of a fresh ``FilterBank.initial``
-    of k_total filters on that grid."""
+    of k_total filters on that grid (angular ones with its ``angular_legs``)."""
     old, k_have = bank[0], len(bank)
     if k_total <= k_have:
         return []
     if kind == "g":
-        fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots)
+        fresh = FilterBank.initial(["X"], 1, k_total, 2.0, 1.0, n_knots_angular=old.n_knots,
+                                   angular_legs=angular_legs)
         src = fresh.g[(0, 0)]
         return [Spline(old.x0, old.x1, s(old.knots), float(s(np.array([old.x0]), True)[1][0]),
                        float(s(np.array([old.x1]), True)[1][0])) for s in src[k_have:]]
-    fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0, n_knots_radial=old.n_knots)
+    fresh = FilterBank.initial(["X"], k_total, k_total, old.x1, old.x0, n_knots_radial=old.n_knots,
+                               angular_legs=None if kind == "rho" else angular_legs)
     return [s.copy() for s in (fresh.rho[0] if kind == "rho" else fresh.f[0])[k_have:]]
