@@ -113,9 +113,11 @@ def angular_channels(n_angular, legs=None):
     n_angular = int(n_angular)
     if legs is None:
         return [(k, k, k) for k in range(n_angular)]
+    if isinstance(legs, bool) or not float(legs).is_integer() or legs < 1:
+        raise ValueError(f"angular_legs must be a whole number >= 1 (or None), got {legs!r}")
     legs = int(legs)
     pairs = [(a, b) for a in range(legs) for b in range(a, legs)]
-    if legs < 1 or n_angular % len(pairs):
+    if n_angular % len(pairs):
         raise ValueError(f"angular_legs={legs} gives {len(pairs)} leg pairs per Legendre degree: "
                          f"the number of angular filters must be a multiple of it, got "
                          f"{n_angular}")

@@ -179,6 +179,9 @@ def test_angular_channels_list_leg_pairs_and_degrees():
     assert len(angular_channels(12, legs=3)) == 12 and angular_channels(12, 3)[-1] == (2, 2, 1)
     with pytest.raises(ValueError, match="multiple of it, got 8"):
         angular_channels(8, legs=2)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="angular_legs must be a whole number"):
+            angular_channels(6, legs=bad)
     with pytest.raises(ValueError, match="multiple"):
         snnp.FilterBank.initial(["Si"], 2, 4, 5.0, angular_legs=2)
 
