@@ -307,7 +307,7 @@ class FilterBank:
             return cls(species, rho)
         span_a = angular_cutoff - r_min
 
-        n_legs = n_angular if angular_legs is None else int(angular_legs)
+        n_legs = 1 + max(b for _, b, _ in channels)
 
         def decay(k):
             lam = span_a * (0.25 + 0.5 * k / max(n_legs - 1, 1))
