@@ -300,7 +300,8 @@ def _extend(table, args, losses, e0):
                       e0={el: e0[el]} if el in e0 else None, core=None, log=False,
                       no_worse_than=limits)
             seconds = time.perf_counter() - start
-            new = snnp.ladder.error_fields(model.score(test), model.score(val_set))
+            new = {**snnp.ladder.error_fields(model.score(test), model.score(val_set)),
+                   **snnp.ladder.validation_structures(model, val_set)}
             within = model.provenance.get("no_worse_than_met")
             for row in [r for r in table if (r["element"], r["preset"]) == (el, name)] + \
                     [r for r in ladder["rows"] if r["preset"] == name]:
@@ -350,7 +351,8 @@ def _rescore(table, elements, data_dir):
         rows = [r for r in table if r["element"] == el]
         for row in rows:
             model = snnp.load(os.path.join(HERE, el, f"{row['preset']}.json"))
-            new = snnp.ladder.error_fields(model.score(test), model.score(val_set))
+            new = {**snnp.ladder.error_fields(model.score(test), model.score(val_set)),
+                   **snnp.ladder.validation_structures(model, val_set)}
             for r in [row] + [r for r in ladder["rows"] if r["preset"] == row["preset"]]:
                 r.update(new)
         with atomic_write(lad_path) as fh:

@@ -19,7 +19,7 @@ except ImportError as _exc:
 from .calculator import CloseApproachWarning, SNNPCalculator
 from .data import Dataset, Structure
 from .training import Loss
-from . import datasets, ladder, probes
+from . import datasets, ladder, probes, reference
 from .embedding import MLPEmbedding
 from .filters import FilterBank
 from .coverage import ExtrapolationGrade, FilterCoverage

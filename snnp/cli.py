@@ -113,8 +113,16 @@ def element_values(flag, items, example="Si=-0.80"):
     return out
 
 
-def _parse_e0(items):
-    """--e0 EL=EV ... as {element: eV} (None when not given)."""
+def _parse_e0(items, auto=False):
+    """--e0 EL=EV ... as {element: eV} (None when not given); with ``auto`` (snnp ladder) the
+    word auto on its own is kept as "auto" (scan chooses e0 on validation)."""
+    if items and "auto" in items:
+        if not auto:
+            raise CLIError("--e0 auto chooses e0 on a ladder's validation (snnp ladder --e0 "
+                           "auto); snnp fit needs the energies, e.g. --e0 Si=-0.80")
+        if len(items) != 1:
+            raise CLIError(f"--e0 auto stands alone, got {' '.join(items)}")
+        return "auto"
     return element_values("--e0", items) if items else None
 
 
@@ -147,13 +155,15 @@ def _need_labels(data, what):
 
 #: what ``snnp ladder --auto`` sets where neither the command line nor --config sets the option
 #: (option: (its default, the --auto value))
-AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "max_iter": (300, 1200), "patience": (2, 3)}
+AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "e0": (None, ["auto"]),
+               "max_iter": (300, 1200), "patience": (2, 3)}
 
 
 def _auto_recipe(args):
-    """--auto: the angular reach from the data's pair distribution and a budget of 4x the
-    default iterations, each fit stopping on a validation plateau of 3 checkpoints; options
-    given on the command line or in the --config file win, whatever their value."""
+    """--auto: the angular reach from the data's pair distribution, e0 chosen on rung 0's
+    validation (fitted, or held at the free-atom estimate) and a budget of 4x the default
+    iterations, each fit stopping on a validation plateau of 3 checkpoints; options given on
+    the command line or in the --config file win, whatever their value."""
     explicit = getattr(args, "_explicit", set())
     for name, (_, auto) in AUTO_RECIPE.items():
         if name not in explicit:
@@ -172,7 +182,7 @@ def cmd_ladder(args):
                        "climb and smeam among --presets")
     if args.auto:
         _auto_recipe(args)
-    e0 = _parse_e0(args.e0)
+    e0 = _parse_e0(args.e0, auto=True)
     iterations = _parse_iterations(args.iterations)
     _check_writable(args.out, folder=True)
     import time
@@ -675,10 +685,14 @@ def _reach(text):
     return value
 
 
-def _add_e0_option(parser):
+def _add_e0_option(parser, auto=False):
     parser.add_argument("--e0", nargs="+", metavar="EL=EV",
                         help="isolated-atom energies (eV, the labels' energy zero) to hold e0 "
-                             "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)")
+                             "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)"
+                             + ("; auto: fit rung 0 with e0 fitted and with e0 at the "
+                                "free-atom estimate (the data's lowest energy per atom plus "
+                                "the cohesive energy) and keep the lower validation loss"
+                                if auto else ""))
 
 
 DATA_HELP = ("emt-cu (built-in EMT copper), emt-cuau (built-in EMT copper-gold alloys), "
@@ -748,9 +762,11 @@ def build_parser():
                      help=f"presets to scan, in order (default: all: {' '.join(LADDER)})")
     lad.add_argument("--auto", action="store_true",
                      help="choose the recipe from the data: --angular-cutoff auto (the first "
-                          "coordination shell), --max-iter 1200 and --patience 3 (a 4x "
-                          "budget, each fit stopping on a validation plateau); options set on "
-                          "the command line or in --config win, whatever their value")
+                          "coordination shell), --e0 auto (rung 0 fitted with e0 fitted and "
+                          "with e0 at the free-atom estimate, the lower validation loss kept), "
+                          "--max-iter 1200 and --patience 3 (a 4x budget, each fit stopping on "
+                          "a validation plateau); options set on the command line or in "
+                          "--config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--patience", type=_non_negative_int, default=2,
@@ -784,7 +800,7 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
-    _add_e0_option(lad)
+    _add_e0_option(lad, auto=True)
     lad.add_argument("--out", default="ladder-out", metavar="DIR",
                      help="folder for ladder.md/.csv/.json, pareto.png/.svg and the model files "
                           "(default ladder-out)")

@@ -23,7 +23,8 @@ from .models import LADDER, presets as make_presets
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
 
-__all__ = ["scan", "climbed", "error_fields", "not_improving", "validation_limits", "time_model",
+__all__ = ["scan", "climbed", "error_fields", "not_improving", "validation_limits",
+           "validation_structures", "time_model",
            "time_models", "write_outputs", "format_error", "EFFORT"]
 
 
@@ -129,6 +130,12 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     fitted rung 0's per-atom energies (docs/training.md); 0 leaves it off.
     ``e0``: isolated-atom energies {element: eV}: every preset holds e0 there instead of
     fitting it (``fit(e0=...)``), so its pair term and embedding carry the cohesive energy.
+    "auto": the first preset is fitted twice, with e0 fitted and with e0 held at the free-atom
+    estimate (the data's lowest energy per atom of each element plus its cohesive energy,
+    ``snnp.reference.free_atom_estimate``), and the one of lower validation loss is kept; the
+    later presets follow its choice.  The row's ``e0_search`` records both validation losses,
+    and its fit time includes both fits.  Without a validation set or an estimate (a compound
+    set without its elemental solids) e0 is fitted.
     ``data``: how to name the dataset in ladder.md's header (the CLI passes its ``--data``
     spec); default: the training set's name.  ``validation_set``: a Dataset to validate on
     instead of splitting ``validation`` off ``train``.  ``shared_filters``: every preset's
@@ -165,6 +172,9 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                          "has no prior to lean on")
     if isinstance(angular_cutoff, str) and angular_cutoff != "auto":
         raise ValueError(f"angular_cutoff must be a distance, None or 'auto', got {angular_cutoff!r}")
+    if isinstance(e0, str) and e0 != "auto":
+        raise ValueError(f"e0 must be a dict {{element: eV}}, None or 'auto', got {e0!r}")
+    e0_rule = "auto" if e0 == "auto" else ("given" if e0 is not None else "fitted")
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
@@ -219,17 +229,30 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         if core is not None and (model.core is None or model.core.auto):
             model.core = core.copy()          # every rung: the one core of the training data
         limits = validation_limits(rows[-1]) if monotone and rows else None
+
+        def run_fit(candidate, e0_value, tag=""):
+            candidate.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior,
+                          max_iter=iterations[name], seed=seed, e0=e0_value, patience=patience,
+                          no_worse_than=limits,
+                          checkpoint=(os.path.join(checkpoint_dir, f"{name}{tag}.json")
+                                      if checkpoint_dir else None),
+                          log=(lambda line, **kw: say("    " + line, **kw)) if log else False,
+                          progress=progress)
+            return candidate.provenance["seconds"]
+
         fit_start = time.perf_counter()
-        model.fit(fit_set, val_set, loss=fit_loss, prior=fit_prior, max_iter=iterations[name],
-                  seed=seed, e0=e0, patience=patience, no_worse_than=limits,
-                  checkpoint=os.path.join(checkpoint_dir, f"{name}.json") if checkpoint_dir else None,
-                  log=(lambda line, **kw: say("    " + line, **kw)) if log else False,
-                  progress=progress)
+        e0_search = None
+        if e0 == "auto":
+            model, e0, e0_search, fit_s = _choose_e0(model, run_fit, fit_set, val_set, fit_loss,
+                                                     say)
+        else:
+            fit_s = run_fit(model, e0)
         # the fit's own clock runs across resumes; add the climb's distillation
-        fit_s = model.provenance["seconds"] + (fit_start - start)
+        fit_s += fit_start - start
         fitted[name] = model
         err = model.score(test)
         val = model.score(val_set) if val_set is not None and len(val_set) else None
+        per_structure = validation_structures(model, val_set) if val else {}
         rows.append({
             "preset": name, "class": type(model).__name__, "n_params": model.n_params,
             "filters": f"{model.n_radial}+{model.n_angular}"
@@ -244,6 +267,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             "fit_seconds": fit_s, "prior": fit_loss.prior,
             "e0": "" if e0 is None else " ".join(f"{el}={v:g}" for el, v in
                                                  zip(model.species, model.e0)),
+            **({"e0_search": e0_search} if e0_search else {}),
+            **per_structure,
         })
         if out:
             model.save(os.path.join(out, f"{name}.json"),
@@ -275,7 +300,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "iterations": iterations, "patience": patience, "climb": climb,
                 "monotone": monotone,
                 "loss": loss.to_dict(),
-                "prior": prior, "e0": e0, "angular_cutoff": angular_cutoff,
+                "prior": prior, "e0": e0, "e0_rule": e0_rule, "angular_cutoff": angular_cutoff,
                 "angular_reach": "auto" if reach_rule == "auto" else "given",
                 "shared_filters": shared_filters}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)
@@ -353,6 +378,39 @@ def error_fields(err, val=None):
     }
 
 
+def _choose_e0(model, run_fit, fit_set, val_set, loss, say):
+    """``scan(e0="auto")`` on the first preset: fit ``model`` with e0 fitted by least squares
+    and, from the same start, with e0 held at the free-atom estimate
+    (``snnp.reference.free_atom_estimate``); keep the one of lower validation loss.  Returns
+    (the kept model, its e0 rule for the later presets: the estimate or None, a record of the
+    search, the seconds both fits took)."""
+    from .reference import free_atom_estimate
+    from .training import Batch, loss_and_gradient
+    estimate, why = free_atom_estimate(fit_set.structures, model.species)
+    if estimate is not None and not (val_set is not None and len(val_set)):
+        estimate, why = None, "no validation set to choose on"
+    if estimate is None:
+        say(f"    e0 fitted: no free-atom candidate ({why})", flush=True)
+        return model, None, {"chosen": "fitted", "why": why}, run_fit(model, None)
+    held = model.copy()
+    text = " ".join(f"{el}={v:.3f}" for el, v in estimate.items())
+    seconds, scores = 0.0, {}
+    for label, candidate, e0_value, tag in (("fitted", model, None, ".e0-fitted"),
+                                            ("free atom", held, estimate, ".e0-free-atom")):
+        say(f"    e0 {label}" + (f" ({text} eV)" if e0_value else "") + ":", flush=True)
+        seconds += run_fit(candidate, e0_value, tag)
+        scores[label] = float(loss_and_gradient(candidate, Batch(val_set.structures, candidate),
+                                                loss, gradient=False)[0])
+    chosen = "free atom" if scores["free atom"] < scores["fitted"] else "fitted"
+    say(f"    e0 {chosen}: validation loss {scores[chosen]:.4g} against "
+        f"{scores['fitted' if chosen == 'free atom' else 'free atom']:.4g}", flush=True)
+    record = {"chosen": chosen, "free_atom_estimate": estimate,
+              "validation_loss": scores}
+    if chosen == "free atom":
+        return held, estimate, record, seconds
+    return model, None, record, seconds
+
+
 def validation_limits(row):
     """``fit(no_worse_than=...)`` from a ladder row's validation RMSEs: {"energy": meV/atom,
     "forces": eV/A} of those it has (finite), or None without any."""
@@ -361,9 +419,51 @@ def validation_limits(row):
     return {k: v for k, v in limits.items() if v is not None and np.isfinite(v)} or None
 
 
+def validation_structures(model, val_set):
+    """A ladder row's per-structure validation fields: ``validation_energy_errors``, each
+    validation structure's energy error (meV/atom; None without a label), and
+    ``validation_structures``, how to name each ("training.json#65 (Surface, 12 atoms)"), so that
+    ``not_improving`` can say which structure a failed rung's energy error comes from."""
+    from .training import Batch, predict
+    batch = Batch(val_set.structures, model)
+    energy = predict(model, batch)[0]
+    errors = [float(1e3 * (e - st.energy) / len(st.atoms)) if st.energy is not None else None
+              for e, st in zip(energy, val_set.structures)]
+    names = [f"{st.name or f'validation structure {k}'} ("
+             + (f"{st.group}, " if st.group else "") + f"{len(st.atoms)} atoms)"
+             for k, st in enumerate(val_set.structures)]
+    return {"validation_energy_errors": errors, "validation_structures": names}
+
+
+def _rmse(values):
+    values = np.array([v for v in values if v is not None], float)
+    return float(np.sqrt(np.mean(values ** 2))) if len(values) else float("nan")
+
+
+def _largest_error(prev, row):
+    """Where a rung's validation energy RMSE is not below the one beneath: its largest
+    per-structure error, that structure's error in the rung beneath, and both RMSEs without
+    it ("" when the rows lack per-structure errors, ``validation_structures``)."""
+    a, b = prev.get("validation_energy_errors"), row.get("validation_energy_errors")
+    names = row.get("validation_structures")
+    if not (a and b and names and len(a) == len(b) == len(names)):
+        return ""
+    k = max((i for i, e in enumerate(b) if e is not None and a[i] is not None),
+            key=lambda i: abs(b[i]), default=None)
+    if k is None:
+        return ""
+    rest = lambda errs: _rmse(errs[:k] + errs[k + 1:])
+    return (f"; its largest error is on {names[k]}: {b[k]:+.1f} against {a[k]:+.1f} meV/atom, "
+            f"and without it validation energy RMSE {format_error(rest(b))} against "
+            f"{format_error(rest(a))}")
+
+
 def not_improving(rows):
     """One line per row whose validation energy or force RMSE is not below the previous row's
-    (the rung below it in the scan): a larger rung that failed to improve."""
+    (the rung below it in the scan): a larger rung that failed to improve.  Where the rows
+    hold per-structure validation errors (``validation_structures``), an energy line names
+    the structure of the larger rung's largest error and gives both RMSEs without it, so a
+    single held-out structure that decides the order shows."""
     lines = []
     for prev, r in zip(rows, rows[1:]):
         for key, what, unit in (("validation_energy_rmse_meV_per_atom", "energy", "meV/atom"),
@@ -371,7 +471,8 @@ def not_improving(rows):
             a, b = prev.get(key), r.get(key)
             if a is not None and b is not None and not b < a:
                 lines.append(f"{r['preset']} does not improve on {prev['preset']}: validation "
-                             f"{what} RMSE {format_error(b)} against {format_error(a)} {unit}")
+                             f"{what} RMSE {format_error(b)} against {format_error(a)} {unit}"
+                             + (_largest_error(prev, r) if what == "energy" else ""))
     return lines
 
 
@@ -433,8 +534,8 @@ def write_outputs(rows, out, meta=None, references=None):
     with atomic_write(os.path.join(out, "ladder.csv")) as fh:
         writer = csv.writer(fh)
         keys = []                     # every column any row has (rows of older scans lack some)
-        for r in rows:
-            keys += [k for k in r if k != "groups" and k not in keys]
+        for r in rows:                # scalars only: groups, lists and searches are in the JSON
+            keys += [k for k in r if not isinstance(r[k], (dict, list)) and k not in keys]
         writer.writerow(keys)
         for r in rows:
             writer.writerow([r.get(k, "") for k in keys])

@@ -120,6 +120,27 @@ def test_ladder_chain_climb_starts_each_snnp_where_the_rung_below_ended(tmp_path
              "validation_force_rmse_eV_per_A": 0.09}]
     assert snnp.ladder.not_improving(fake) == [
         "b does not improve on a: validation energy RMSE 2.50 against 2.00 meV/atom"]
+    # with per-structure errors the line names the structure that decides the order
+    fake[0].update(validation_energy_errors=[2.0, -2.0, 2.0, None],
+                   validation_structures=["s0 (A, 4 atoms)", "s1 (B, 2 atoms)",
+                                          "s2 (A, 4 atoms)", "s3 (A, 4 atoms)"])
+    fake[1].update(validation_energy_errors=[1.0, -4.0, 0.5, None],
+                   validation_structures=fake[0]["validation_structures"])
+    assert snnp.ladder.not_improving(fake) == [
+        "b does not improve on a: validation energy RMSE 2.50 against 2.00 meV/atom; its "
+        "largest error is on s1 (B, 2 atoms): -4.0 against -2.0 meV/atom, and without it "
+        f"validation energy RMSE {snnp.ladder.format_error(np.sqrt(0.625))} against 2.00"]
+    # the scan's rows hold them: one error per validation structure, from the saved model
+    val = train.split(0.1, seed=0)[1]
+    model = snnp.load(tmp_path / "smeam.json")
+    assert len(rows[0]["validation_energy_errors"]) == len(val)
+    assert snnp.ladder._rmse(rows[0]["validation_energy_errors"]) == pytest.approx(
+        rows[0]["validation_energy_rmse_meV_per_atom"], rel=1e-9)
+    k = int(np.argmax(np.abs(rows[0]["validation_energy_errors"])))
+    st = val.structures[k]
+    assert 1e3 * (model.compute(st.atoms, ("energy",))["energy"] - st.energy) / len(st.atoms) \
+        == pytest.approx(rows[0]["validation_energy_errors"][k], rel=1e-9, abs=1e-9)
+    assert rows[0]["validation_structures"][k].endswith(f"{len(st.atoms)} atoms)")
     with pytest.raises(ValueError, match="smeam_nn climbs from a fitted rung-0 SplineMEAM, "
                                          "not a SNNP"):
         snnp.ladder.climbed(models["snnp_small"], "smeam_nn", train)
@@ -167,6 +188,61 @@ def test_ladder_scan_holds_e0_and_the_angular_reach(tmp_path):
         assert model.cutoff == 4.5 and np.isfinite(rows[0]["energy_rmse_meV_per_atom"])
     meta = json.loads((tmp_path / "e" / "ladder.json").read_text())["meta"]
     assert meta["e0"] == {"Cu": 3.51} and meta["angular_cutoff"] == 3.2
+
+
+def test_free_atom_estimate_adds_the_cohesive_energy_to_the_lowest_crystal():
+    """snnp.reference.free_atom_estimate: per element, the lowest energy per atom of its
+    elemental structures plus Kittel's cohesive energy; None and the reason where a compound
+    set has no elemental structure or the element no table entry."""
+    from ase.build import bulk
+    from snnp.reference import COHESIVE_ENERGY, free_atom_estimate
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True)
+    data = [snnp.Structure(cu, -3.0 * len(cu)), snnp.Structure(cu.repeat(2), -2.5 * 32),
+            snnp.Structure(cu)]                                  # unlabelled: not counted
+    estimate, why = free_atom_estimate(data, ["Cu"])
+    assert why is None and estimate == {"Cu": pytest.approx(-3.0 + 3.49)}
+    assert COHESIVE_ENERGY["Si"] == 4.63 and COHESIVE_ENERGY["Mo"] == 6.82
+    alloy = cu.copy()
+    alloy[0].symbol = "Au"
+    estimate, why = free_atom_estimate(data + [snnp.Structure(alloy, -12.0)], ["Au", "Cu"])
+    assert estimate is None and "no energy-labelled structure of ['Au'] alone" in why
+    og = bulk("Og", "fcc", a=5.0)
+    estimate, why = free_atom_estimate([snnp.Structure(og, -1.0)], ["Og"])
+    assert estimate is None and "no cohesive energy known for ['Og']" in why
+
+
+def test_ladder_scan_chooses_e0_on_rung_0_validation(tmp_path):
+    """scan(e0="auto"): rung 0 is fitted with e0 fitted and with e0 at the free-atom estimate,
+    the one of lower validation loss is kept (its loss recomputed from the saved model), and
+    the climbed preset follows the choice; the row's fit time covers both fits."""
+    from snnp.reference import free_atom_estimate
+    from snnp.training import Batch, loss_and_gradient
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    loss = snnp.Loss(energy=1.0, forces=0.002, stress=1e-4)
+    rows = snnp.ladder.scan(train, test, presets=["smeam", "snnp_small"], cutoff=4.5,
+                            max_iter=12, timing_atoms=200, log=None, out=tmp_path, e0="auto",
+                            loss=loss)
+    search = rows[0]["e0_search"]
+    fit_set, val_set = train.split(0.1, seed=0)
+    estimate, _ = free_atom_estimate(fit_set.structures, ["Cu"])
+    assert search["free_atom_estimate"] == pytest.approx(estimate)
+    assert estimate["Cu"] == pytest.approx(3.51, abs=0.1)      # EMT's isolated Cu atom
+    scores = search["validation_loss"]
+    chosen = min(scores, key=scores.get)
+    assert search["chosen"] == chosen and scores["fitted"] != scores["free atom"]
+    rung0 = snnp.load(tmp_path / "smeam.json")
+    kept = loss_and_gradient(rung0, Batch(val_set.structures, rung0), loss, gradient=False)[0]
+    assert kept == pytest.approx(scores[chosen], rel=1e-9)
+    if chosen == "free atom":
+        assert [r["e0"] for r in rows] == [f"Cu={estimate['Cu']:g}"] * 2
+    else:
+        assert [r["e0"] for r in rows] == ["", ""]
+    assert "e0_search" not in rows[1]
+    meta = json.loads((tmp_path / "ladder.json").read_text())["meta"]
+    assert meta["e0_rule"] == "auto"
+    with pytest.raises(ValueError, match="None or 'auto', got 'free'"):
+        snnp.ladder.scan(train, test, e0="free")
 
 
 def _labelled(atoms, energy=-1.0):
@@ -220,8 +296,16 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
         _auto_recipe(args)
         return args.angular_cutoff, args.max_iter, args.patience
 
+    def e0(argv):
+        parser = build_parser()
+        args = _apply_config(parser, parser.parse_args(argv), argv)
+        _auto_recipe(args)
+        return args.e0
+
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "50"]) == ("auto", 50, 3)
     assert resolved(["ladder", "--data", "emt-cu", "--auto"]) == ("auto", 1200, 3)
+    assert e0(["ladder", "--data", "emt-cu", "--auto"]) == ["auto"]
+    assert e0(["ladder", "--data", "emt-cu", "--auto", "--e0", "Cu=3.5"]) == ["Cu=3.5"]
     # a value equal to the default is still the user's choice, on the command line or in a file
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "300"])[1] == 300
     cfg = tmp_path / "run.yaml"
@@ -238,6 +322,9 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
     (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
     (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=NUMBER pairs (e.g. Si=-0.80), got 'Si'"),
+    (["ladder", "--e0", "auto", "Si=-0.8"], "--e0 auto stands alone, got auto Si=-0.8"),
+    (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "auto"],
+     "--e0 auto chooses e0 on a ladder's validation"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Cu=low"], "got 'Cu=low'"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Si=-0.8"],
      "e0 names elements ['Si'] that the model does not have"),
