@@ -114,8 +114,13 @@ def element_values(flag, items, example="Si=-0.80"):
 
 
 def _parse_e0(items, auto=False):
-    """--e0 EL=EV ... as {element: eV} (None when not given); with ``auto`` (snnp ladder) the
-    word auto on its own is kept as "auto" (scan chooses e0 on validation)."""
+    """--e0 EL=EV ... as {element: eV} (None when not given, or given as the word fitted: e0
+    fitted by least squares); with ``auto`` (snnp ladder) the word auto on its own is kept as
+    "auto" (scan chooses e0 on validation)."""
+    if items and "fitted" in items:
+        if len(items) != 1:
+            raise CLIError(f"--e0 fitted stands alone, got {' '.join(items)}")
+        return None
     if items and "auto" in items:
         if not auto:
             raise CLIError("--e0 auto chooses e0 on a ladder's validation (snnp ladder --e0 "
@@ -155,18 +160,19 @@ def _need_labels(data, what):
 
 #: what ``snnp ladder --auto`` sets where neither the command line nor --config sets the option
 #: (option: (its default, the --auto value))
-AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "e0": (None, ["auto"]),
+AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "e0": (None, ["auto"]), "chain": (False, True),
                "max_iter": (300, 1200), "patience": (2, 3)}
 
 
 def _auto_recipe(args):
     """--auto: the angular reach from the data's pair distribution, e0 chosen on rung 0's
-    validation (fitted, or held at the free-atom estimate) and a budget of 4x the default
-    iterations, each fit stopping on a validation plateau of 3 checkpoints; options given on
-    the command line or in the --config file win, whatever their value."""
+    validation (fitted, or held at the free-atom estimate), the chain climb (each s-NNP from
+    the largest preset fitted before it) and a budget of 4x the default iterations, each fit
+    stopping on a validation plateau of 3 checkpoints; options given on the command line or in
+    the --config file win, whatever their value (--no-climb keeps the chain off)."""
     explicit = getattr(args, "_explicit", set())
     for name, (_, auto) in AUTO_RECIPE.items():
-        if name not in explicit:
+        if name not in explicit and not (name == "chain" and getattr(args, "no_climb", False)):
             setattr(args, name, auto)
 
 
@@ -689,6 +695,7 @@ def _add_e0_option(parser, auto=False):
     parser.add_argument("--e0", nargs="+", metavar="EL=EV",
                         help="isolated-atom energies (eV, the labels' energy zero) to hold e0 "
                              "at instead of fitting it, e.g. Si=-0.80 (docs/training.md)"
+                             + "; fitted: fit e0 by least squares (the default)"
                              + ("; auto: fit rung 0 with e0 fitted and with e0 at the "
                                 "free-atom estimate (the data's lowest energy per atom plus "
                                 "the cohesive energy) and keep the lower validation loss"
@@ -764,9 +771,9 @@ def build_parser():
                      help="choose the recipe from the data: --angular-cutoff auto (the first "
                           "coordination shell), --e0 auto (rung 0 fitted with e0 fitted and "
                           "with e0 at the free-atom estimate, the lower validation loss kept), "
-                          "--max-iter 1200 and --patience 3 (a 4x budget, each fit stopping on "
-                          "a validation plateau); options set on the command line or in "
-                          "--config win, whatever their value")
+                          "--chain, --max-iter 1200 and --patience 3 (a 4x budget, each fit "
+                          "stopping on a validation plateau); options set on the command line "
+                          "or in --config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--patience", type=_non_negative_int, default=2,
@@ -775,10 +782,10 @@ def build_parser():
                           "then a ceiling (default 2; 0: run every fit to its budget)")
     lad.add_argument("--no-climb", action="store_true",
                      help="fit every preset from scratch instead of from the fitted rung 0")
-    lad.add_argument("--chain", action="store_true",
+    lad.add_argument("--chain", action=argparse.BooleanOptionalAction, default=False,
                      help="start each s-NNP from the largest preset fitted before it (rung 1 or "
                           "a smaller s-NNP) instead of from rung 0 (snnp.ladder.scan "
-                          "climb='chain')")
+                          "climb='chain'; part of --auto, --no-chain turns it off there)")
     lad.add_argument("--no-monotone", action="store_true",
                      help="keep each preset's checkpoint of lowest validation loss even where "
                           "another is within the rung below's validation errors (default: "

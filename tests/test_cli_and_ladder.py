@@ -306,6 +306,21 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     assert resolved(["ladder", "--data", "emt-cu", "--auto"]) == ("auto", 1200, 3)
     assert e0(["ladder", "--data", "emt-cu", "--auto"]) == ["auto"]
     assert e0(["ladder", "--data", "emt-cu", "--auto", "--e0", "Cu=3.5"]) == ["Cu=3.5"]
+
+    def chain(argv):
+        parser = build_parser()
+        args = _apply_config(parser, parser.parse_args(argv), argv)
+        _auto_recipe(args)
+        return args.chain
+
+    assert chain(["ladder", "--data", "emt-cu", "--auto"]) is True
+    assert build_parser().parse_args(["ladder", "--data", "emt-cu"]).chain is False
+    assert chain(["ladder", "--data", "emt-cu", "--auto", "--no-climb"]) is False
+    assert chain(["ladder", "--data", "emt-cu", "--auto", "--no-chain"]) is False
+    # --e0 fitted: e0 by least squares, also under --auto
+    from snnp.cli import _parse_e0
+    assert e0(["ladder", "--data", "emt-cu", "--auto", "--e0", "fitted"]) == ["fitted"]
+    assert _parse_e0(["fitted"], auto=True) is None and _parse_e0(None) is None
     # a value equal to the default is still the user's choice, on the command line or in a file
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "300"])[1] == 300
     cfg = tmp_path / "run.yaml"
@@ -323,6 +338,7 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
     (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=NUMBER pairs (e.g. Si=-0.80), got 'Si'"),
     (["ladder", "--e0", "auto", "Si=-0.8"], "--e0 auto stands alone, got auto Si=-0.8"),
+    (["ladder", "--e0", "fitted", "Si=-0.8"], "--e0 fitted stands alone, got fitted Si=-0.8"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "auto"],
      "--e0 auto chooses e0 on a ladder's validation"),
     (["fit", "smeam", "--data", "emt-cu", "--out", "x.json", "--e0", "Cu=low"], "got 'Cu=low'"),
