@@ -117,18 +117,15 @@ def _parse_e0(items, auto=False):
     """--e0 EL=EV ... as {element: eV} (None when not given, or given as the word fitted: e0
     fitted by least squares); with ``auto`` (snnp ladder) the word auto on its own is kept as
     "auto" (scan chooses e0 on validation)."""
-    if items and "fitted" in items:
-        if len(items) != 1:
-            raise CLIError(f"--e0 fitted stands alone, got {' '.join(items)}")
-        return None
-    if items and "auto" in items:
-        if not auto:
-            raise CLIError("--e0 auto chooses e0 on a ladder's validation (snnp ladder --e0 "
-                           "auto); snnp fit needs the energies, e.g. --e0 Si=-0.80")
-        if len(items) != 1:
-            raise CLIError(f"--e0 auto stands alone, got {' '.join(items)}")
-        return "auto"
-    return element_values("--e0", items) if items else None
+    word = next((w for w in ("fitted", "auto") if w in (items or ())), None)
+    if word is None:
+        return element_values("--e0", items) if items else None
+    if word == "auto" and not auto:
+        raise CLIError("--e0 auto chooses e0 on a ladder's validation (snnp ladder --e0 "
+                       "auto); snnp fit needs the energies, e.g. --e0 Si=-0.80")
+    if len(items) != 1:
+        raise CLIError(f"--e0 {word} stands alone, got {' '.join(items)}")
+    return None if word == "fitted" else "auto"
 
 
 def _label_keys(args):

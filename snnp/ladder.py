@@ -436,8 +436,9 @@ def validation_structures(model, val_set):
 
 
 def _rmse(values):
-    values = np.array([v for v in values if v is not None], float)
-    return float(np.sqrt(np.mean(values ** 2))) if len(values) else float("nan")
+    """``training.error_stats``'s RMSE of the labelled entries (None: no label)."""
+    from .training import error_stats
+    return error_stats([v for v in values if v is not None])["rmse"]
 
 
 def _largest_error(prev, row):
