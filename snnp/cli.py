@@ -219,7 +219,7 @@ def cmd_ladder(args):
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
                 iterations_override=iterations, patience=args.patience or None,
-                monotone=not args.no_monotone,
+                monotone=not args.no_monotone, residual=args.residual,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=True, data=args.data, provenance=config)
     _result("")
@@ -264,6 +264,9 @@ def cmd_fit(args):
     else:
         train, val = data, None
     rung0 = None
+    if args.residual and args.model not in LADDER:
+        raise CLIError(f"--residual builds an s-NNP preset with rung 0's U; {args.model!r} is a "
+                       "model file, which keeps its own form")
     if args.shared_filters and (args.climb_from or args.model not in LADDER):
         raise CLIError("--shared-filters builds a preset's filter bank; a climb keeps its rung "
                        "0's bank and a model file its own (fit rung 0 with --shared-filters)")
@@ -277,11 +280,11 @@ def cmd_fit(args):
         rung0 = _load_model(args.climb_from)
         from .ladder import climbed
         model = climbed(rung0, args.model, train, seed=args.seed,
-                        angular_cutoff=args.angular_cutoff)
+                        angular_cutoff=args.angular_cutoff, residual=args.residual)
     elif args.model in LADDER:
         model = presets(data.species, cutoff=args.cutoff, r_min=args.r_min,
                         angular_cutoff=args.angular_cutoff,
-                        shared_filters=args.shared_filters)[args.model]
+                        shared_filters=args.shared_filters, residual=args.residual)[args.model]
     elif os.path.exists(args.model):
         model = _read_model_file(args.model)
     else:
@@ -804,6 +807,10 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
+    lad.add_argument("--residual", action="store_true",
+                     help="the s-NNP presets keep rung 0's spline embedding U and fit their "
+                          "network on top of it, as rung 1 does (presets(residual=True)); "
+                          "with --chain each starts with the energies of the rung below")
     _add_e0_option(lad, auto=True)
     lad.add_argument("--out", default="ladder-out", metavar="DIR",
                      help="folder for ladder.md/.csv/.json, pareto.png/.svg and the model files "
@@ -877,6 +884,9 @@ def build_parser():
                           "for an s-NNP preset also rung 1 or a smaller s-NNP)")
     fit.add_argument("--prior", type=float, default=0.0,
                      help="with --from: weight pulling per-atom energies towards that model's")
+    fit.add_argument("--residual", action="store_true",
+                     help="an s-NNP preset that keeps rung 0's spline embedding U under its "
+                          "network (presets(residual=True)); with --from, the start's U")
     _add_e0_option(fit)
     fit.add_argument("--seed", type=int, default=0,
                      help="seed of the validation split and the initial parameters (default 0)")

@@ -63,21 +63,28 @@ def _timing_structure(test, timing_atoms):
 EFFORT = {"smeam": 1.0, "smeam_nn": 0.5, "snnp_small": 1.0, "snnp_medium": 1.5, "snnp_large": 1.5}
 
 
-def climbed(start, name, data, seed=0, angular_cutoff=None):
+def climbed(start, name, data, seed=0, angular_cutoff=None, residual=False):
     """Preset ``name`` started from a fitted smaller model (a climb).  From rung 0: rung 1
     with its filters, pair term and U plus a zero network; an s-NNP with its filters and pair
     term as filters 1 and a network distilled from its U on ``data``'s atoms
     (``SNNP.from_spline_meam``).  From a fitted rung 1 or smaller s-NNP (an s-NNP preset only,
     the chain climb): its filters as the first ones and a network distilled from its energies
-    on ``data``'s atoms (``SNNP.grown_from``), so the preset starts where ``start`` ended."""
+    on ``data``'s atoms (``SNNP.grown_from``), so the preset starts where ``start`` ended.
+    ``residual`` (an s-NNP preset in the form of ``presets(residual=True)``): the start's U is
+    kept and its network embedded or distilled on top (``SplineMEAMNN.grown_from``), from
+    rung 0, rung 1 or a smaller residual s-NNP; from rung 0 or a network of the same depth the
+    preset starts with exactly the start's energies."""
     from .models import SNNP, SplineMEAM, SplineMEAMNN
     if name not in LADDER or LADDER[name][0] is SplineMEAM:
         raise ValueError(f"{name!r} is not a preset above rung 0; climbable: "
                          f"{[n for n, v in LADDER.items() if v[0] is not SplineMEAM]}")
     cls, K_r, K_a, widths = LADDER[name]
+    grow = SplineMEAMNN if residual and cls is SNNP else SNNP
     if type(start) is SplineMEAM:
         if cls is SplineMEAMNN:
             return SplineMEAMNN.from_spline_meam(start, widths=widths, seed=seed)
+        if grow is SplineMEAMNN:
+            return SplineMEAMNN.grown_from(start, K_r, K_a, widths, seed=seed, data=data)
         return SNNP.from_spline_meam(start, K_r, K_a, widths, seed=seed, data=data,
                                      angular_cutoff=angular_cutoff)
     if cls is not SNNP or getattr(start, "mlp", None) is None:
@@ -87,14 +94,14 @@ def climbed(start, name, data, seed=0, angular_cutoff=None):
     if (start.n_radial, start.n_angular, tuple(start.mlp.widths)) == (K_r, K_a, tuple(widths)):
         raise ValueError(f"the start is already {name}-sized: continue its fit (fit the model "
                          f"itself) instead of climbing")
-    return SNNP.grown_from(start, K_r, K_a, widths, seed=seed, data=data)
+    return grow.grown_from(start, K_r, K_a, widths, seed=seed, data=data)
 
 
 def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=300,
          validation=0.1, timing_atoms=2000, out=None, log=True, seed=0, climb=True,
          checkpoint_dir=None, references=None, iterations_override=None, angular_cutoff=None,
          prior=0.0, e0=None, data=None, provenance=None, progress="auto", validation_set=None,
-         shared_filters=False, patience=None, monotone=True):
+         shared_filters=False, patience=None, monotone=True, residual=False):
     """Fit each preset (default: the whole ladder) and return one row per preset.
 
     ``max_iter``: L-BFGS iterations for rung 0; each preset gets ``max_iter * EFFORT[name]``
@@ -141,6 +148,11 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     instead of splitting ``validation`` off ``train``.  ``shared_filters``: every preset's
     filters tied across neighbour species (``presets(..., shared_filters=True)``; the climbed
     presets inherit rung 0's tied bank).
+    ``residual``: the s-NNP presets keep rung 0's spline embedding U and fit a network on top
+    of it (``presets(residual=True)``); climbed, each starts with exactly the energies of the
+    rung it grows from where that rung's network has the same depth (rung 1 under
+    ``snnp_small``, ``snnp_medium`` under ``snnp_large``), and with that network's correction
+    distilled otherwise.
     ``log``: True (default) reports on the ``snnp.ladder`` logger (INFO), a callable gets each
     line, False is silent.  ``progress``: tqdm bars over the presets and each fit ("auto":
     when standard error is a terminal).  ``provenance``: a dict stored in every saved model
@@ -202,7 +214,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
-                          angular_cutoff=angular_cutoff, shared_filters=shared_filters)
+                          angular_cutoff=angular_cutoff, shared_filters=shared_filters,
+                          residual=residual)
     core = _core_from(train, models)
     rows, fitted, order = [], {}, list(LADDER)
     bar = None
@@ -218,7 +231,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
             if climb == "chain" and LADDER[name][0].__name__ == "SNNP":    # the largest below
                 below = max((n for n in fitted if order.index(n) < order.index(name)),
                             key=order.index)
-            model = climbed(fitted[below], name, fit_set, seed=seed, angular_cutoff=angular_cutoff)
+            model = climbed(fitted[below], name, fit_set, seed=seed, angular_cutoff=angular_cutoff,
+                            residual=residual)
             start_from = f", climbing from the fitted {below}"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
@@ -302,7 +316,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "loss": loss.to_dict(),
                 "prior": prior, "e0": e0, "e0_rule": e0_rule, "angular_cutoff": angular_cutoff,
                 "angular_reach": "auto" if reach_rule == "auto" else "given",
-                "shared_filters": shared_filters}
+                "shared_filters": shared_filters, "residual": residual}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)
         if not_plotted:
             say(f"pareto.png/.svg not written: {not_plotted}", flush=True)

@@ -153,6 +153,75 @@ def test_ladder_chain_climb_starts_each_snnp_where_the_rung_below_ended(tmp_path
         snnp.ladder.scan(train, test, climb="up")
 
 
+def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_one_below_ended(
+        tmp_path):
+    """scan(residual=True, climb="chain"): every s-NNP is a SplineMEAMNN that keeps rung 0's
+    U.  snnp_small grows from rung 1 (the same depth) with exactly its energies, forces and
+    stress, so its start is a checkpoint within rung 1's validation errors and the kept model
+    is no worse than rung 1 in either; snnp_medium (another depth) starts from the small
+    network's correction distilled on top of the same U.  Growing from rung 0 puts a zero
+    network on its U (the same energies), and a start without U is refused."""
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    rows = snnp.ladder.scan(train, test, presets=["smeam", "smeam_nn", "snnp_small", "snnp_medium"],
+                            cutoff=4.5, max_iter=12, timing_atoms=200, log=None, climb="chain",
+                            residual=True, out=tmp_path)
+    assert [r["class"] for r in rows] == ["SplineMEAM", "SplineMEAMNN", "SplineMEAMNN",
+                                          "SplineMEAMNN"]
+    assert [r["filters"] for r in rows] == ["1+1", "1+1", "2+2", "12+4"]
+    assert json.loads((tmp_path / "ladder.json").read_text())["meta"]["residual"] is True
+    models = {r["preset"]: snnp.load(tmp_path / f"{r['preset']}.json") for r in rows}
+    for name in ("snnp_small", "snnp_medium"):      # rung 0's U, carried up unchanged
+        for u0, u in zip(models["smeam_nn"].U, models[name].U):
+            assert u.x0 == u0.x0 and u.x1 == u0.x1
+    fit_set, val = train.split(0.1, seed=0)
+    grown = snnp.SplineMEAMNN.grown_from(models["smeam_nn"], 2, 2, (8,), data=fit_set)
+    assert grown.distil_misfit == 0.0
+    for st in val:
+        a, b = (m.compute(st.atoms, ("energy", "forces", "stress"))
+                for m in (models["smeam_nn"], grown))
+        assert a["energy"] == pytest.approx(b["energy"], rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(a["forces"], b["forces"], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a["stress"], b["stress"], rtol=1e-10, atol=1e-12)
+    small, one = rows[2], rows[1]
+    assert small["within_below"] is True
+    assert small["validation_energy_rmse_meV_per_atom"] <= one["validation_energy_rmse_meV_per_atom"]
+    assert small["validation_force_rmse_eV_per_A"] <= one["validation_force_rmse_eV_per_A"]
+    deeper = snnp.SplineMEAMNN.grown_from(models["snnp_small"], 12, 4, (16, 16), data=fit_set)
+    ended = models["snnp_small"].score(val)["energy_meV_per_atom"]["rmse"]
+    start = deeper.score(val)["energy_meV_per_atom"]["rmse"]
+    print(f"\nresidual snnp_medium grown from snnp_small: validation E {start:.3f} meV/atom at "
+          f"the start, snnp_small ended at {ended:.3f}; misfit {1e3 * deeper.distil_misfit:.3f}")
+    assert 0 < 1e3 * deeper.distil_misfit < 0.2 * ended and abs(start - ended) < 0.1 * ended
+    on_zero = snnp.SplineMEAMNN.grown_from(models["smeam"], 2, 2, (8,), data=fit_set)
+    st = val.structures[0]
+    assert on_zero.compute(st.atoms, ("energy",))["energy"] == pytest.approx(
+        models["smeam"].compute(st.atoms, ("energy",))["energy"], rel=1e-12)
+    plain = snnp.presets(["Cu"])["snnp_small"]
+    with pytest.raises(ValueError, match="keeps the start's spline embedding U: it climbs from "
+                                         "a rung 0, a rung 1 or a residual s-NNP, not a SNNP"):
+        snnp.SplineMEAMNN.grown_from(plain, 12, 4, (16, 16))
+    assert type(snnp.presets(["Cu"], residual=True)["snnp_large"]) is snnp.SplineMEAMNN
+
+
+def test_cli_fit_residual_builds_and_climbs_the_residual_preset(tmp_path, monkeypatch, capsys):
+    """snnp fit PRESET --residual: a SplineMEAMNN with the preset's filters and network; with
+    --from rung 0 it starts on that rung's U and fits on; a model file is refused."""
+    monkeypatch.chdir(tmp_path)
+    common = ["--data", "emt-cu", "--max-iter", "5", "--cutoff", "4.5", "--quiet"]
+    assert main(["fit", "smeam", "--out", "r0.json"] + common) == 0
+    assert main(["fit", "snnp_small", "--residual", "--from", "r0.json", "--out", "s.json"]
+                + common) == 0
+    small, rung0 = snnp.load("s.json"), snnp.load("r0.json")
+    assert type(small) is snnp.SplineMEAMNN and (small.n_radial, small.n_angular) == (2, 2)
+    assert small.mlp.widths == (8,)
+    assert main(["fit", "snnp_medium", "--residual", "--out", "m.json"] + common) == 0
+    assert type(snnp.load("m.json")) is snnp.SplineMEAMNN
+    assert main(["fit", "s.json", "--residual", "--out", "n.json"] + common) == 2
+    assert "--residual builds an s-NNP preset with rung 0's U; 's.json' is a model file" \
+        in capsys.readouterr().err
+
+
 def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_path):
     train = datasets.emt_copper(scale=0.3, seed=1)
     test = datasets.emt_copper(scale=0.15, seed=2)

@@ -25,7 +25,7 @@ LADDER = {
 
 
 def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
-            angular_cutoff=None, core=True, shared_filters=False):
+            angular_cutoff=None, core=True, shared_filters=False, residual=False):
     """The ladder presets as unfitted models, in order from s-MEAM to large s-NNPs.
 
     Returns a dict name -> model; ``model.n_params`` gives each preset's size.  All presets
@@ -40,11 +40,19 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     ``shared_filters``: tie every preset's filters across neighbour species
     (``FilterBank.share``): fewer parameters, descriptors blind to the neighbours' elements
     (the network, pair term and e0 stay per species).  Nothing changes for one species.
+    ``residual``: the s-NNP presets keep rung 0's spline embedding U on the first radial and
+    angular filter and put their network on top of it, as rung 1 does (``SplineMEAMNN`` with
+    the preset's filters and network): eps = U(R_1 + A_1) - U(0) + MLP(G) - MLP(0).  Climbed
+    from a fitted rung 0 or 1 (``snnp.ladder.climbed``), such a preset starts with exactly the
+    energies of the model below it, and where the network has little data it falls back to
+    the s-MEAM embedding rather than to the pair term alone (docs/theory.md).
     """
     species = list(species)
     n = len(species)
     out = {}
     for name, (cls, K_r, K_a, widths) in LADDER.items():
+        if residual and cls is SNNP:
+            cls = SplineMEAMNN
         filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
                                      angular_cutoff=angular_cutoff)
         if shared_filters:

@@ -5,9 +5,10 @@
 - ``SplineMEAMNN`` rung 1, spline-MEAM plus a small network correction
 - ``SNNP``         rung 2, the spline neural-network potential
 
-``from_spline_meam`` climbs from a fitted rung 0, ``SNNP.grown_from`` from a fitted rung 1 or
-smaller s-NNP.  Each class registers with the model-file
-reader (``snnp.io.modelfile.register_model_class``), so ``snnp.load`` rebuilds it by name.
+``from_spline_meam`` climbs from a fitted rung 0, ``grown_from`` from a fitted rung 1 or
+smaller s-NNP (``SplineMEAMNN.grown_from``: the residual s-NNP, which keeps rung 0's U, also
+from rung 0).  Each class registers with the model-file reader
+(``snnp.io.modelfile.register_model_class``), so ``snnp.load`` rebuilds it by name.
 """
 import warnings
 
@@ -136,8 +137,112 @@ class SplineMEAM(Model):
         return styles, coeffs
 
 
+class _NetworkRung(Model):
+    """What the two network rungs share: growing from a smaller fitted model (the ladder's
+    chain climb).  ``SplineMEAMNN`` keeps the start's spline embedding U, ``SNNP`` has none."""
+
+    @classmethod
+    def _on_top_of(cls, model, rho, f, g, widths, activation, seed):
+        """A model of this class with these filter banks, a seeded network, ``model``'s pair
+        term, e0, core and bank settings, and (SplineMEAMNN) its U: the start of a climb."""
+        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
+                             shared=model.filters.shared)
+        mlp = MLPEmbedding(model.n_species, filters.n_filters, widths, activation, seed=seed)
+        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
+        embedding = ([[u.copy() for u in model.U]] if "U" in cls.embedding_parts else []) + [mlp]
+        out = cls(model.species, filters, *embedding, pair=pair, e0=model.e0.copy())
+        out.core = None if model.core is None else model.core.copy()
+        return out
+
+    @classmethod
+    def grown_from(cls, model, n_radial, n_angular, widths, activation="tanh", seed=0,
+                   data=None, distil_iter=500, angular_legs=None):
+        """Climb from a fitted rung 1 or a smaller s-NNP (the ladder's chain climb): its
+        filters become the first filters of the bank (more are added on the same knot grids),
+        its pair term, e0 and core are kept.  ``SplineMEAMNN.grown_from`` (the residual
+        s-NNP, ``presets(residual=True)``) also keeps its spline embedding U, and climbs from
+        rung 0 as well (a zero network on top: the same energies exactly).
+
+        From a model of this class whose network has the same depth and activation and no
+        wider layers, the smaller network is embedded exactly (``MLPEmbedding.embedded``): the
+        grown model computes the same energies and forces as ``model``, so its fit starts at the smaller
+        rung's validation loss and, the start being a checkpoint candidate, cannot end above
+        it.  With ``data`` the new filters' input standardisation is set from those atoms and
+        ``model.distil_misfit`` is the RMS per-atom energy difference measured there (rounding).
+
+        Otherwise (a network of another depth, or a rung 1 grown into an s-NNP without U),
+        with ``data`` (a Dataset or a list of Atoms) the network is first fitted to the smaller model's
+        per-atom energies on those atoms, less what the pair term, core and e0 give
+        (``MLPEmbedding.distil``), so the larger s-NNP starts near where the smaller one
+        ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the
+        network starts from its seeded initialisation.  ``angular_legs``: the basis the added
+        angular filters are taken from (``FilterBank.initial``; the kept ones stay)."""
+        keeps_U = "U" in cls.embedding_parts
+        if model.mlp is None and not keeps_U:
+            raise ValueError(f"grown_from climbs from a rung 1 or an s-NNP, not a "
+                             f"{type(model).__name__} (rung 0 climbs with from_spline_meam)")
+        if keeps_U and model.U is None:
+            raise ValueError(f"{cls.__name__}.grown_from keeps the start's spline embedding U: "
+                             f"it climbs from a rung 0, a rung 1 or a residual s-NNP, not a "
+                             f"{type(model).__name__} without U")
+        if n_radial < model.n_radial or n_angular < model.n_angular:
+            raise ValueError(f"a grown s-NNP keeps every filter: it needs at least "
+                             f"{model.n_radial}+{model.n_angular} filters, got "
+                             f"{n_radial}+{n_angular}")
+        rho = [[s.copy() for s in old] + _more_filters(old, n_radial, "rho")
+               for old in model.filters.rho]
+        f = g = None
+        if n_angular:
+            f = [[s.copy() for s in old] + _more_filters(old, n_angular, "f", angular_legs)
+                 for old in model.filters.f]
+            g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g", angular_legs)
+                 for k, old in model.filters.g.items()}
+        out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
+        images = None if data is None else [getattr(item, "atoms", item) for item in data]
+        if model.mlp is None:         # rung 0 below a residual s-NNP: a zero network on its U
+            if images is not None:
+                out.mlp.set_normalization(np.vstack([out.descriptors(a) for a in images]),
+                                          np.concatenate([out._atoms_species(a)
+                                                          for a in images]))
+                out.distil_misfit = 0.0
+            out.invalidate()
+            return out
+        if ((model.U is not None) == keeps_U and activation == model.mlp.activation
+                and len(widths) == len(model.mlp.widths)
+                and all(w >= o for w, o in zip(widths, model.mlp.widths))):
+            # inputs: radial filters first, then angular; the old ones lead each group
+            inputs = list(range(model.n_radial)) + [n_radial + k for k in range(model.n_angular)]
+            out.mlp = model.mlp.embedded(out.filters.n_filters, inputs, widths, seed=seed)
+            if images is not None:
+                G = np.vstack([out.descriptors(a) for a in images])
+                species = np.concatenate([out._atoms_species(a) for a in images])
+                fresh = out.mlp.copy()
+                fresh.set_normalization(G, species)
+                new = np.setdiff1d(np.arange(out.filters.n_filters), inputs)
+                out.mlp.mean[:, new], out.mlp.scale[:, new] = fresh.mean[:, new], fresh.scale[:, new]
+            out.invalidate()
+            if images is not None:
+                diff = np.concatenate([(model.compute(a, ("energy",))["energies"]
+                                        - out.compute(a, ("energy",))["energies"])
+                                       for a in images])
+                out.distil_misfit = float(np.sqrt(np.mean(diff ** 2)))
+            return out
+        if images is not None:
+            base = out.copy()             # no network: the pair term, core, e0 (and U)
+            for layers in base.mlp.weights:
+                layers[-1] = (np.zeros_like(layers[-1][0]), np.zeros_like(layers[-1][1]))
+            base.invalidate()
+            target = np.concatenate([model.compute(a, ("energy",))["energies"]
+                                     - base.compute(a, ("energy",))["energies"] for a in images])
+            G = np.vstack([out.descriptors(a) for a in images])
+            species = np.concatenate([out._atoms_species(a) for a in images])
+            out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
+            out.invalidate()
+        return out
+
+
 @register_model_class
-class SplineMEAMNN(Model):
+class SplineMEAMNN(_NetworkRung):
     """Rung 1: spline-MEAM plus a small neural-network correction.
 
         eps_a(G) = U_a(R_1 + A_1) - U_a(0) + MLP_a(G) - MLP_a(0)
@@ -162,25 +267,13 @@ class SplineMEAMNN(Model):
 
 
 @register_model_class
-class SNNP(Model):
+class SNNP(_NetworkRung):
     """Rung 2: the spline-based neural-network potential, eps_a(G) = MLP_a(G) - MLP_a(0)."""
 
     embedding_parts = ("mlp",)
 
     def __init__(self, species, filters, mlp, pair=None, e0=None):
         super().__init__(species, filters, pair=pair, mlp=mlp, e0=e0)
-
-    @classmethod
-    def _on_top_of(cls, model, rho, f, g, widths, activation, seed):
-        """An s-NNP with these filter banks, a seeded network, and ``model``'s pair term, e0,
-        core and bank settings (the start of a climb)."""
-        filters = FilterBank(model.species, rho, f, g, pinned=model.filters.pinned,
-                             shared=model.filters.shared)
-        mlp = MLPEmbedding(model.n_species, filters.n_filters, widths, activation, seed=seed)
-        pair = None if model.pair is None else {k: v.copy() for k, v in model.pair.items()}
-        out = cls(model.species, filters, mlp, pair=pair, e0=model.e0.copy())
-        out.core = None if model.core is None else model.core.copy()
-        return out
 
     @classmethod
     def from_spline_meam(cls, model, n_radial=12, n_angular=4, widths=(16, 16),
@@ -222,77 +315,6 @@ class SNNP(Model):
             for a, U in enumerate(model.U):
                 rows = species == a
                 target[rows] = U(n[rows]) - U(np.array([0.0]))[0]
-            out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
-            out.invalidate()
-        return out
-
-    @classmethod
-    def grown_from(cls, model, n_radial, n_angular, widths, activation="tanh", seed=0,
-                   data=None, distil_iter=500, angular_legs=None):
-        """Climb from a fitted rung 1 or a smaller s-NNP (the ladder's chain climb): its
-        filters become the first filters of the bank (more are added on the same knot grids),
-        its pair term, e0 and core are kept.
-
-        From an s-NNP whose network has the same depth and activation and no wider layers,
-        the smaller network is embedded exactly (``MLPEmbedding.embedded``): the grown model
-        computes the same energies and forces as ``model``, so its fit starts at the smaller
-        rung's validation loss and, the start being a checkpoint candidate, cannot end above
-        it.  With ``data`` the new filters' input standardisation is set from those atoms and
-        ``model.distil_misfit`` is the RMS per-atom energy difference measured there (rounding).
-
-        Otherwise (from a rung 1, which has U, or a network of another depth), with ``data``
-        (a Dataset or a list of Atoms) the network is first fitted to the smaller model's
-        per-atom energies on those atoms, less what the pair term, core and e0 give
-        (``MLPEmbedding.distil``), so the larger s-NNP starts near where the smaller one
-        ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the
-        network starts from its seeded initialisation.  ``angular_legs``: the basis the added
-        angular filters are taken from (``FilterBank.initial``; the kept ones stay)."""
-        if model.mlp is None:
-            raise ValueError(f"grown_from climbs from a rung 1 or an s-NNP, not a "
-                             f"{type(model).__name__} (rung 0 climbs with from_spline_meam)")
-        if n_radial < model.n_radial or n_angular < model.n_angular:
-            raise ValueError(f"a grown s-NNP keeps every filter: it needs at least "
-                             f"{model.n_radial}+{model.n_angular} filters, got "
-                             f"{n_radial}+{n_angular}")
-        rho = [[s.copy() for s in old] + _more_filters(old, n_radial, "rho")
-               for old in model.filters.rho]
-        f = g = None
-        if n_angular:
-            f = [[s.copy() for s in old] + _more_filters(old, n_angular, "f", angular_legs)
-                 for old in model.filters.f]
-            g = {k: [s.copy() for s in old] + _more_filters(old, n_angular, "g", angular_legs)
-                 for k, old in model.filters.g.items()}
-        out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
-        images = None if data is None else [getattr(item, "atoms", item) for item in data]
-        if (model.U is None and activation == model.mlp.activation
-                and len(widths) == len(model.mlp.widths)
-                and all(w >= o for w, o in zip(widths, model.mlp.widths))):
-            # inputs: radial filters first, then angular; the old ones lead each group
-            inputs = list(range(model.n_radial)) + [n_radial + k for k in range(model.n_angular)]
-            out.mlp = model.mlp.embedded(out.filters.n_filters, inputs, widths, seed=seed)
-            if images is not None:
-                G = np.vstack([out.descriptors(a) for a in images])
-                species = np.concatenate([out._atoms_species(a) for a in images])
-                fresh = out.mlp.copy()
-                fresh.set_normalization(G, species)
-                new = np.setdiff1d(np.arange(out.filters.n_filters), inputs)
-                out.mlp.mean[:, new], out.mlp.scale[:, new] = fresh.mean[:, new], fresh.scale[:, new]
-            out.invalidate()
-            if images is not None:
-                diff = np.concatenate([(model.compute(a, ("energy",))["energies"]
-                                        - out.compute(a, ("energy",))["energies"])
-                                       for a in images])
-                out.distil_misfit = float(np.sqrt(np.mean(diff ** 2)))
-            return out
-        if images is not None:
-            base = out.copy()                     # no network: the pair term, core and e0
-            for layers in base.mlp.weights:
-                layers[-1] = (np.zeros_like(layers[-1][0]), np.zeros_like(layers[-1][1]))
-            base.invalidate()
-            target = np.concatenate([model.compute(a, ("energy",))["energies"]
-                                     - base.compute(a, ("energy",))["energies"] for a in images])
-            G = np.vstack([out.descriptors(a) for a in images])
-            species = np.concatenate([out._atoms_species(a) for a in images])
             out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
             out.invalidate()
         return out
