@@ -40,6 +40,10 @@ class FitDivergedError(ValueError):
     too large a learning rate, say).  The model is left at its best parameters so far."""
 
 
+#: the relative round-off within which ``fit(no_worse_than=...)`` counts an error as within
+NO_WORSE_RTOL = 1e-9
+
+
 class Loss:
     """Weights of the training loss::
 
@@ -627,8 +631,8 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     ``no_worse_than``: validation RMSEs ``{"energy": meV/atom, "forces": eV/A}`` (either or
     both; needs a validation set) the kept model should not exceed, e.g. the rung below's in a
     ladder: the best checkpoint is the one of lowest validation loss among those within them
-    (the start included), and only where none is, the lowest overall;
-    ``model.provenance["no_worse_than_met"]`` says which.
+    (to a relative round-off of ``NO_WORSE_RTOL``, 1e-9; the start included), and only where
+    none is, the lowest overall; ``model.provenance["no_worse_than_met"]`` says which.
     A loss or parameters that turn NaN or infinite partway through stop the fit with a
     ``FitDivergedError`` naming the step; the model keeps its best parameters so far and the
     checkpoint its last finite state.  Deterministic for a given seed and thread count.
@@ -770,7 +774,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         if no_worse_than is None:
             return True
         keys = {"energy": "energy_meV_per_atom", "forces": "forces_eV_per_A"}
-        return all(not val_err[keys[k]]["n"] or val_err[keys[k]]["rmse"] <= limit
+        # to round-off: a rung 1 on a zero network, or an exactly grown rung, recomputes the
+        # limit's own errors along another summation order
+        return all(not val_err[keys[k]]["n"]
+                   or val_err[keys[k]]["rmse"] <= limit * (1.0 + NO_WORSE_RTOL)
                    for k, limit in no_worse_than.items())
 
     def consider(score, params, val_err):

@@ -184,6 +184,7 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
         np.testing.assert_allclose(a["forces"], b["forces"], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(a["stress"], b["stress"], rtol=1e-10, atol=1e-12)
     small, one = rows[2], rows[1]
+    assert one["within_below"] is True       # rung 1's start, rung 0 on a zero network, is within
     assert small["within_below"] is True
     assert small["validation_energy_rmse_meV_per_atom"] <= one["validation_energy_rmse_meV_per_atom"]
     assert small["validation_force_rmse_eV_per_A"] <= one["validation_force_rmse_eV_per_A"]
