@@ -44,8 +44,9 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     angular filter and put their network on top of it, as rung 1 does (``SplineMEAMNN`` with
     the preset's filters and network): eps = U(R_1 + A_1) - U(0) + MLP(G) - MLP(0).  Climbed
     from a fitted rung 0 or 1 (``snnp.ladder.climbed``), such a preset starts with exactly the
-    energies of the model below it, and where the network has little data it falls back to
-    the s-MEAM embedding rather than to the pair term alone (docs/theory.md).
+    energies of the model below it, and where its filters leave the training data the
+    network's extrapolation adds to the s-MEAM embedding instead of replacing it
+    (docs/theory.md, "Residual s-NNPs").
     """
     species = list(species)
     n = len(species)
