@@ -202,6 +202,10 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
     with pytest.raises(ValueError, match="keeps the start's spline embedding U: it climbs from "
                                          "a rung 0, a rung 1 or a residual s-NNP, not a SNNP"):
         snnp.SplineMEAMNN.grown_from(plain, 12, 4, (16, 16))
+    eam = models["smeam"].copy()
+    eam.filters.f = eam.filters.g = None
+    with pytest.raises(ValueError, match="has no angular filters to carry over into 2"):
+        snnp.SplineMEAMNN.grown_from(eam, 2, 2, (8,))
     assert type(snnp.presets(["Cu"], residual=True)["snnp_large"]) is snnp.SplineMEAMNN
 
 

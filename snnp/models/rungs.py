@@ -189,6 +189,9 @@ class _NetworkRung(Model):
             raise ValueError(f"a grown s-NNP keeps every filter: it needs at least "
                              f"{model.n_radial}+{model.n_angular} filters, got "
                              f"{n_radial}+{n_angular}")
+        if n_angular and model.filters.f is None:
+            raise ValueError(f"this {type(model).__name__} has no angular filters to carry over "
+                             f"into {n_angular} angular filters")
         rho = [[s.copy() for s in old] + _more_filters(old, n_radial, "rho")
                for old in model.filters.rho]
         f = g = None
