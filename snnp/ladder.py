@@ -80,6 +80,12 @@ def climbed(start, name, data, seed=0, angular_cutoff=None, residual=False):
                          f"{[n for n, v in LADDER.items() if v[0] is not SplineMEAM]}")
     cls, K_r, K_a, widths = LADDER[name]
     grow = SplineMEAMNN if residual and cls is SNNP else SNNP
+    shortens = type(start) is SplineMEAM and cls is SNNP and grow is SNNP
+    if angular_cutoff is not None and not shortens and start.filters.f is not None and any(
+            s.x1 > angular_cutoff for bank in start.filters.f for s in bank):
+        raise ValueError(f"angular_cutoff {angular_cutoff} is shorter than the start's angular "
+                         f"filters: only an s-NNP climbed from rung 0 without residual shortens "
+                         f"them; fit the start with that angular cutoff instead")
     if type(start) is SplineMEAM:
         if cls is SplineMEAMNN:
             return SplineMEAMNN.from_spline_meam(start, widths=widths, seed=seed)

@@ -206,6 +206,10 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
     eam.filters.f = eam.filters.g = None
     with pytest.raises(ValueError, match="has no angular filters to carry over into 2"):
         snnp.SplineMEAMNN.grown_from(eam, 2, 2, (8,))
+    with pytest.raises(ValueError, match="angular_cutoff 3.0 is shorter than the start's "
+                                         "angular filters"):
+        snnp.ladder.climbed(models["smeam"], "snnp_small", fit_set, angular_cutoff=3.0,
+                            residual=True)
     assert type(snnp.presets(["Cu"], residual=True)["snnp_large"]) is snnp.SplineMEAMNN
 
 

@@ -165,14 +165,14 @@ class _NetworkRung(Model):
 
         From a model of this class whose network has the same depth and activation and no
         wider layers, the smaller network is embedded exactly (``MLPEmbedding.embedded``): the
-        grown model computes the same energies and forces as ``model``, so its fit starts at the smaller
-        rung's validation loss and, the start being a checkpoint candidate, cannot end above
-        it.  With ``data`` the new filters' input standardisation is set from those atoms and
+        grown model computes the same energies and forces as ``model``, so its fit starts at
+        the smaller rung's validation loss and, the start being a checkpoint candidate, cannot
+        end above it.  With ``data`` the new filters' input standardisation is set from those atoms and
         ``model.distil_misfit`` is the RMS per-atom energy difference measured there (rounding).
 
         Otherwise (a network of another depth, or a rung 1 grown into an s-NNP without U),
-        with ``data`` (a Dataset or a list of Atoms) the network is first fitted to the smaller model's
-        per-atom energies on those atoms, less what the pair term, core and e0 give
+        with ``data`` (a Dataset or a list of Atoms) the network is first fitted to the smaller
+        model's per-atom energies on those atoms, less what the pair term, core and e0 give
         (``MLPEmbedding.distil``), so the larger s-NNP starts near where the smaller one
         ended; ``model.distil_misfit`` holds the RMS misfit (eV/atom).  Without data the
         network starts from its seeded initialisation.  ``angular_legs``: the basis the added
@@ -202,11 +202,12 @@ class _NetworkRung(Model):
                  for k, old in model.filters.g.items()}
         out = cls._on_top_of(model, rho, f, g, widths, activation, seed)
         images = None if data is None else [getattr(item, "atoms", item) for item in data]
+        if images is not None:          # the grown bank's filters on the data, for every path
+            G = np.vstack([out.descriptors(a) for a in images])
+            species = np.concatenate([out._atoms_species(a) for a in images])
         if model.mlp is None:         # rung 0 below a residual s-NNP: a zero network on its U
             if images is not None:
-                out.mlp.set_normalization(np.vstack([out.descriptors(a) for a in images]),
-                                          np.concatenate([out._atoms_species(a)
-                                                          for a in images]))
+                out.mlp.set_normalization(G, species)
                 out.distil_misfit = 0.0
             out.invalidate()
             return out
@@ -217,8 +218,6 @@ class _NetworkRung(Model):
             inputs = list(range(model.n_radial)) + [n_radial + k for k in range(model.n_angular)]
             out.mlp = model.mlp.embedded(out.filters.n_filters, inputs, widths, seed=seed)
             if images is not None:
-                G = np.vstack([out.descriptors(a) for a in images])
-                species = np.concatenate([out._atoms_species(a) for a in images])
                 fresh = out.mlp.copy()
                 fresh.set_normalization(G, species)
                 new = np.setdiff1d(np.arange(out.filters.n_filters), inputs)
@@ -237,8 +236,6 @@ class _NetworkRung(Model):
             base.invalidate()
             target = np.concatenate([model.compute(a, ("energy",))["energies"]
                                      - base.compute(a, ("energy",))["energies"] for a in images])
-            G = np.vstack([out.descriptors(a) for a in images])
-            species = np.concatenate([out._atoms_species(a) for a in images])
             out.distil_misfit = out.mlp.distil(G, species, target, max_iter=distil_iter)
             out.invalidate()
         return out
