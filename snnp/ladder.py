@@ -188,6 +188,10 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     if loss is not None and loss.prior > 0:
         raise ValueError("give the prior weight as scan(prior=...), not in the loss: rung 0 "
                          "has no prior to lean on")
+    for term in ("repulsion", "cleavage"):
+        if prior > 0 and loss is not None and getattr(loss, term) > 0:
+            raise ValueError(f"a prior cannot be combined with Loss({term}=...): the {term} "
+                             f"probes have no prior energies to be pulled towards")
     if isinstance(angular_cutoff, str) and angular_cutoff != "auto":
         raise ValueError(f"angular_cutoff must be a distance, None or 'auto', got {angular_cutoff!r}")
     if isinstance(e0, str) and e0 != "auto":

@@ -243,6 +243,11 @@ def test_ladder_scan_with_a_prior_fits_the_climbed_presets_towards_rung_0(tmp_pa
     for bad in (dict(climb=False), dict(loss=snnp.Loss(prior=0.5))):
         with pytest.raises(ValueError, match="prior"):
             snnp.ladder.scan(train, test, prior=0.5 if "climb" in bad else 0.0, **kw, **bad)
+    for term in ("repulsion", "cleavage"):      # refused before rung 0 is fitted
+        with pytest.raises(ValueError, match=f"cannot be combined with Loss\\({term}"):
+            snnp.ladder.scan(train, test, prior=0.5, loss=snnp.Loss(**{term: 1e-3}),
+                             out=tmp_path / term, **kw)
+        assert not (tmp_path / term).exists()
     plain = snnp.ladder.scan(train, test, out=tmp_path / "q", **kw)
     assert plain[0]["energy_rmse_meV_per_atom"] == rows[0]["energy_rmse_meV_per_atom"]
     assert plain[1]["energy_rmse_meV_per_atom"] != rows[1]["energy_rmse_meV_per_atom"]
@@ -414,6 +419,8 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     (["ladder", "--prior", "-1"], "--prior must be >= 0, got -1.0"),
     (["ladder", "--prior", "1", "--no-climb"], "it needs the climb"),
     (["ladder", "--prior", "1", "--presets", "snnp_small"], "it needs the climb"),
+    (["ladder", "--prior", "1", "--repulsion-weight", "1e-3"], "cannot be combined with --repulsion"),
+    (["ladder", "--prior", "1", "--cleavage-weight", "1e-3"], "cannot be combined with --cleavage"),
     (["ladder", "--e0", "Si"], "--e0 takes ELEMENT=NUMBER pairs (e.g. Si=-0.80), got 'Si'"),
     (["ladder", "--e0", "auto", "Si=-0.8"], "--e0 auto stands alone, got auto Si=-0.8"),
     (["ladder", "--e0", "fitted", "Si=-0.8"], "--e0 fitted stands alone, got fitted Si=-0.8"),
