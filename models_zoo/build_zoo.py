@@ -5,7 +5,8 @@ set, time them all in one run, and write
 the table in ``models_zoo/README.md``.
 
     python models_zoo/build_zoo.py [--elements Li Mo Si] [--presets ...] [--max-iter 600]
-                                   [--repulsion EL=W ...] [--data-dir ../shared/data/mlearn]
+                                   [--repulsion EL=W ...] [--cleavage EL=W ...]
+                                   [--data-dir ../shared/data/mlearn]
 
 It is ``snnp.ladder.scan`` per element: rung 0 first, the other presets climbing from it, each
 fit run once and checkpointed under ``models_zoo/.build`` (run the script again after a kill and
@@ -53,6 +54,9 @@ def main():
     p.add_argument("--repulsion", nargs="+", default=[], metavar="EL=W",
                    help="Loss(repulsion=W) for an element's presets: the probes of snnp.probes "
                         "(energies rising at and below the data edge)")
+    p.add_argument("--cleavage", nargs="+", default=[], metavar="EL=W",
+                   help="Loss(cleavage=W) for an element's presets: the cleavage probes of "
+                        "snnp.probes (a crystal pulled apart must rise in energy)")
     p.add_argument("--forces-weight", nargs="+", default=[], metavar="EL=W",
                    help=f"Loss(forces=W) for an element's fits and --extend (default "
                         f"{LOSS['forces']:g}; docs/training.md, 'Weighting energies against "
@@ -103,7 +107,8 @@ def main():
     snnp.set_num_threads(args.threads)
     table = _load_table()
     losses = _losses(args.elements, _per_element(p, "--repulsion", args.repulsion),
-                     _per_element(p, "--forces-weight", args.forces_weight))
+                     _per_element(p, "--forces-weight", args.forces_weight),
+                     _per_element(p, "--cleavage", args.cleavage))
     if args.extend or args.grow:
         _extend(table, args, losses, _per_element(p, "--e0", args.e0))
         return
@@ -370,15 +375,21 @@ def _splits(system, data_dir):
     return train, validation, test
 
 
-def _losses(elements, repulsion, forces):
-    """Each element's training loss: the zoo's LOSS with its --repulsion and --forces-weight."""
+def _losses(elements, repulsion, forces, cleavage=None):
+    """Each element's training loss: the zoo's LOSS with its --repulsion, --forces-weight and
+    --cleavage."""
+    cleavage = cleavage or {}
     return {el: snnp.Loss(**{**LOSS, "forces": forces.get(el, LOSS["forces"])},
-                          repulsion=repulsion.get(el, 0.0)) for el in elements}
+                          repulsion=repulsion.get(el, 0.0), cleavage=cleavage.get(el, 0.0))
+            for el in elements}
 
 
 def _loss_record(loss):
     """The loss weights a zoo row records."""
-    return {k: getattr(loss, k) for k in ("energy", "forces", "stress", "repulsion")}
+    out = {k: getattr(loss, k) for k in ("energy", "forces", "stress", "repulsion")}
+    if loss.cleavage:
+        out["cleavage"] = loss.cleavage
+    return out
 
 
 def _save_table(table):

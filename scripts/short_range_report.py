@@ -12,6 +12,9 @@ For every zoo model of each element (all five presets):
   distance r_out, where the learned terms fade out and the ZBL core fades in;
 - the largest per-atom extrapolation grade of the compressed crystal at V/V0 = 0.88, 0.7, 0.6,
   0.5;
+- the crystal cleaved along (100), (110) and (111) (``snnp.curves.cleavage_curve``, the halves
+  0 .. cutoff + 1 A apart): the unrelaxed surface energy (J/m^2) and the largest energy drop on
+  the way out (J/m^2; 0 when the energy rises all the way);
 - for the Si models, the Spearman rank correlation over the 25 Si test structures between the
   structure's absolute energy error and its largest per-atom grade, for the in-kernel grade the
   model carries (``snnp.ExtrapolationGrade``) and for ``snnp.coverage.FilterCoverage`` on the
@@ -100,7 +103,11 @@ def main():
                    "nearest_neighbour": rep["nearest_neighbour"],
                    "curves": {c: {"inward_drop": rep[c]["inward_drop"], "drop_at": rep[c]["drop_at"]}
                               for c in ("dimer", "trimer", "crystal_pair", "eos")},
-                   "edge": edge_dips(model), "eos_grades": eos_grades(model)}
+                   "edge": edge_dips(model), "eos_grades": eos_grades(model),
+                   "cleavage": {c[-3:]: {"surface_energy": rep[c]["surface_energy"],
+                                         "outward_drop": rep[c]["inward_drop"],
+                                         "drop_at": rep[c]["drop_at"]}
+                                for c in ("cleavage_100", "cleavage_110", "cleavage_111")}}
             if train is not None:
                 row["ranking"] = ranking(model, train, test)
             rows[key] = row
@@ -112,6 +119,9 @@ def main():
                 + " | " + " / ".join(f"{g:.2g}" for g in row["eos_grades"].values())
                 + (f" | {row['ranking']['kernel']:.2f} / {row['ranking']['filter_coverage']:.2f}"
                    if "ranking" in row else "") + " |", flush=True)
+            print(f"| {key} cleaved | " + " | ".join(
+                f"{v['surface_energy']:.2f} (drop {v['outward_drop']:.2g})"
+                for v in row["cleavage"].values()) + " |", flush=True)
     doc = {"benchmark": "short-range curves, EOS grades and grade ranking of the zoo models",
            "command": benchinfo.command(), "date": benchinfo.now(),
            "machine": benchinfo.machine(), "wall_s": time.time() - t0,
@@ -119,6 +129,8 @@ def main():
                                  "nearest-neighbour distance (eos: V/V0 = 1) in and where it ends",
                        "edge": "largest dip (eV) in [r_out - 0.2 A, r_out]",
                        "eos_grades": "largest per-atom grade of the crystal at V/V0",
+                       "cleavage": "per plane: unrelaxed surface energy (J/m^2) and the "
+                                   "largest energy drop (J/m^2) as the halves part",
                        "ranking": "Spearman(|E error|, largest grade) over the Si test set"},
            "models": rows}
     with atomic_write(out_path) as fh:

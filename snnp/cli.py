@@ -183,6 +183,10 @@ def cmd_ladder(args):
     if args.prior and (args.no_climb or (args.presets and "smeam" not in args.presets)):
         raise CLIError("--prior pulls the climbed presets towards the fitted smeam: it needs the "
                        "climb and smeam among --presets")
+    for flag in ("repulsion", "cleavage"):
+        if args.prior and getattr(args, f"{flag}_weight"):
+            raise CLIError(f"--prior cannot be combined with --{flag}-weight: the {flag} probes "
+                           f"have no prior energies to be pulled towards")
     if args.auto:
         _auto_recipe(args)
     e0 = _parse_e0(args.e0, auto=True)
@@ -368,7 +372,7 @@ def _loss(args):
     from .training import Loss
     return Loss(energy=args.energy_weight, forces=args.forces_weight, stress=args.stress_weight,
                 curvature=args.curvature_weight, l2=args.l2_weight,
-                repulsion=args.repulsion_weight,
+                repulsion=args.repulsion_weight, cleavage=args.cleavage_weight,
                 prior=getattr(args, "prior", 0.0) if args.command == "fit" else 0.0)
 
 
@@ -728,7 +732,9 @@ def _add_run_options(parser, loss_defaults):
                                 ("l2", 1e-7, "squared network weights"),
                                 ("repulsion", 0.0, "the repulsion probes' violations "
                                  "(eV/A, GPa)^2: energies must rise at and below the data "
-                                 "edge")):
+                                 "edge"),
+                                ("cleavage", 0.0, "the cleavage probes' violations (eV/A)^2: "
+                                 "a crystal pulled apart must rise in energy")):
         parser.add_argument(f"--{name}-weight", type=float, default=default, metavar="W",
                             help=f"loss weight of {what} (default {default:g}; snnp.Loss)")
     parser.add_argument("--log-level", default="INFO", type=str.upper,

@@ -2,15 +2,16 @@
 
 Each function returns the distances (or volume ratios) and the model's energies along a path:
 two atoms pushed together alone (``dimer_curve``), beside a third (``trimer_curve``) or inside a
-crystal (``crystal_pair_curve``), and a crystal compressed uniformly (``eos_curve``).  A
-physical potential's energy rises along each path as the atoms come together; ``snnp plot
+crystal (``crystal_pair_curve``), a crystal compressed uniformly (``eos_curve``), and a crystal
+pulled apart along a plane (``cleavage_curve``).  A physical potential's energy rises along
+each path as the atoms come together, and along the last as the halves part; ``snnp plot
 --curves`` draws them for any model, and the tests check them for every zoo model.
 """
 import numpy as np
 from ase import Atoms
 
-__all__ = ["dimer_curve", "trimer_curve", "crystal_pair_curve", "eos_curve", "reference_crystal",
-           "short_range_report", "inward_drop"]
+__all__ = ["dimer_curve", "trimer_curve", "crystal_pair_curve", "eos_curve", "cleavage_curve",
+           "reference_crystal", "short_range_report", "inward_drop"]
 
 #: crystals of the zoo's elements (and a few more) for the in-crystal and EOS curves
 CRYSTALS = {"Li": ("bcc", 3.44), "Mo": ("bcc", 3.16), "Si": ("diamond", 5.431),
@@ -94,6 +95,27 @@ def eos_curve(model, volume_ratios, atoms=None):
     return v, _energies(model, images) / len(atoms)
 
 
+def cleavage_curve(model, separations, hkl=(1, 0, 0), atoms=None):
+    """Energy per unit of new surface (J/m^2) of a crystal (default ``reference_crystal``)
+    cleaved along its (hkl) plane where the fewest bonds break, the two halves (each at least
+    the model's cutoff thick) rigidly apart by ``separations`` (A, >= 0), relative to the
+    halves together: (E(s) - E(0)) / 2A.  Beyond the cutoff it is the unrelaxed surface
+    energy of that termination; a physical potential's rises all the way out
+    (``snnp.probes.cleavage_slab`` builds the slabs; Miller indices of the crystal's cell)."""
+    from .probes import cleavage_slab
+    s = np.asarray(separations, dtype=float)
+    if s.ndim != 1 or not np.all(s >= 0):
+        raise ValueError("separations must be a 1-d array of lengths >= 0")
+    atoms = atoms if atoms is not None else reference_crystal(model.species[0])
+    shell = _nearest_neighbour(atoms)
+    images = [cleavage_slab(atoms, hkl, model.cutoff, shell, x)[0] for x in np.append(0.0, s)]
+    cell = images[0].cell.array
+    area = np.linalg.norm(np.cross(cell[0], cell[1]))
+    e = _energies(model, images)
+    from ase.units import J, m
+    return s, (e[1:] - e[0]) / (2 * area) * (m ** 2 / J)          # eV/A^2 -> J/m^2
+
+
 def inward_drop(x, energy):
     """The largest energy drop met moving to smaller x along a curve (0 when the energy only
     rises as x decreases), and the x where the drop ends."""
@@ -109,8 +131,12 @@ def inward_drop(x, energy):
 def short_range_report(model, r_min=0.3, points=200, crystal=None):
     """For a one-element model: the dimer, trimer and in-crystal pair curves from ``r_min`` to
     the crystal's nearest-neighbour distance and the EOS from V/V0 = 0.4 to 1, each with its
-    largest inward drop (eV; 0 when the energy rises all the way in) and the forces' sign:
-    ``{"nearest_neighbour": d, name: {"x", "energy", "inward_drop", "drop_at"}}``."""
+    largest inward drop (eV; 0 when the energy rises all the way in), and the cleavage curves
+    of the crystal's (100), (110) and (111) planes out to the cutoff plus 1 A (J/m^2), each
+    with its largest outward drop ("inward_drop" of the reversed path; 0 when the energy
+    rises all the way out) and its last value, the surface energy ("surface_energy"):
+    ``{"nearest_neighbour": d, name: {"x", "energy", "inward_drop", "drop_at"}}`` with names
+    dimer, trimer, crystal_pair, eos, cleavage_100, cleavage_110 and cleavage_111."""
     crystal = crystal if crystal is not None else reference_crystal(model.species[0])
     nn = _nearest_neighbour(crystal)
     r = np.linspace(r_min, nn, points)
@@ -121,4 +147,11 @@ def short_range_report(model, r_min=0.3, points=200, crystal=None):
                          ("eos", eos_curve(model, np.linspace(0.4, 1.0, 61), crystal))):
         drop, where = inward_drop(x, e)
         out[name] = {"x": x.tolist(), "energy": e.tolist(), "inward_drop": drop, "drop_at": where}
+    separations = np.linspace(0.0, model.cutoff + 1.0, 41)[1:]
+    for hkl in ((1, 0, 0), (1, 1, 0), (1, 1, 1)):
+        x, e = cleavage_curve(model, separations, hkl, crystal)
+        drop, where = inward_drop(-x, e)            # outward along the cleavage
+        out["cleavage_" + "".join(map(str, hkl))] = {
+            "x": x.tolist(), "energy": e.tolist(), "inward_drop": drop, "drop_at": -where,
+            "surface_energy": float(e[-1])}
     return out

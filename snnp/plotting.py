@@ -182,14 +182,15 @@ def _filter_names(model):
 
 
 def plot_short_range(model, path, r_min=0.3):
-    """Energy along the four short-range paths of ``snnp.curves.short_range_report``: a dimer,
-    a trimer and a pair inside the crystal pushed together from the nearest-neighbour distance
-    to ``r_min``, and the equation of state down to V/V0 = 0.4.  The core's r_in and r_out and
-    the training data's shortest distance are marked.  One-element models."""
+    """Energy along the paths of ``snnp.curves.short_range_report``: a dimer, a trimer and a
+    pair inside the crystal pushed together from the nearest-neighbour distance to ``r_min``,
+    the equation of state down to V/V0 = 0.4, and the crystal cleaved along (100), (110) and
+    (111) with the halves pulled apart.  The core's r_in and r_out and the training data's
+    shortest distance are marked.  One-element models."""
     from .curves import short_range_report
     plt = _pyplot()
     rep = short_range_report(model, r_min=r_min)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    fig, axes = plt.subplots(1, 5, figsize=(18.5, 3.4))
     titles = {"dimer": "dimer", "trimer": "trimer (third atom fixed)",
               "crystal_pair": "pair inside the crystal", "eos": "equation of state"}
     for ax, name in zip(axes, ("dimer", "trimer", "crystal_pair", "eos")):
@@ -210,6 +211,19 @@ def plot_short_range(model, path, r_min=0.3):
         ax.text(0.97, 0.93, "rises all the way in" if drop == 0 else f"inward drop {drop:.3g} eV",
                 transform=ax.transAxes, ha="right", va="top", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")
+    ax, notes = axes[4], []
+    for k, plane in enumerate(("100", "110", "111")):
+        c = rep["cleavage_" + plane]
+        ax.plot(c["x"], c["energy"], color=f"C{k}", label=f"({plane})")
+        if c["inward_drop"] > 0:
+            notes.append(f"({plane}) falls {c['inward_drop']:.2g} J/m$^2$")
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_title("crystal cleaved, halves pulled apart", fontsize=10)
+    ax.set_xlabel("separation (A)")
+    ax.set_ylabel("energy per new surface (J/m$^2$)")
+    ax.text(0.97, 0.05, "\n".join(notes) or "rises all the way out", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{type(model).__name__} {'-'.join(model.species)}: where the data end",
                  fontsize=11)
     _save(fig, path)

@@ -54,6 +54,7 @@ class Loss:
           + l2 * sum of squared network weights (not biases)
           + prior * mean_atoms w_s (e_i - e_i^prior)^2                [eV]^2
           + repulsion * mean_probes h_p^2                             [eV/A]^2, [GPa]^2
+          + cleavage * mean_cleavages h_c^2                           [eV/A]^2
 
     The last term needs ``fit(..., prior=model)``: it pulls the per-atom energies e_i towards
     those of a simpler fitted model (rung 0, say).  Total energies fix only the sums of e_i
@@ -66,7 +67,10 @@ class Loss:
     approaches at the data edge, training cells compressed to V/V0 = 0.4-0.9) and h_p is how far
     a probe's energy fails to rise along its path: max(0, margin - dE/dlambda) in eV/A for an
     approach, max(0, margin - pressure) in GPa for a compression (docs/theory.md, "Where the
-    data end").  It cannot be combined with the prior.
+    data end").  The cleavage term is its counterpart for a crystal pulled apart:
+    ``snnp.probes.build_cleavages`` cleaves the lowest-energy training cell along three planes
+    and h_c = max(0, -dE/dlambda) as the halves part, so the energy may not fall on the way to
+    two free surfaces.  Neither can be combined with the prior.
 
     Means run over the structures (atoms) that carry that label, weighted by the per-structure
     weights w_s.  Every weight must be a finite number >= 0, and at least one of energy,
@@ -74,12 +78,12 @@ class Loss:
     """
 
     #: the weights, in the order of the constructor's arguments
-    WEIGHTS = ("energy", "forces", "stress", "curvature", "l2", "prior", "repulsion")
+    WEIGHTS = ("energy", "forces", "stress", "curvature", "l2", "prior", "repulsion", "cleavage")
 
     def __init__(self, energy=1.0, forces=0.01, stress=1e-4, curvature=1e-8, l2=1e-7, prior=0.0,
-                 repulsion=0.0):
+                 repulsion=0.0, cleavage=0.0):
         for name, value in zip(self.WEIGHTS, (energy, forces, stress, curvature, l2, prior,
-                                              repulsion)):
+                                              repulsion, cleavage)):
             try:
                 setattr(self, name, float(value))
             except (TypeError, ValueError):
@@ -106,6 +110,8 @@ class Loss:
             out["prior"] = self.prior
         if self.repulsion:
             out["repulsion"] = self.repulsion
+        if self.cleavage:
+            out["cleavage"] = self.cleavage
         return out
 
 
@@ -150,6 +156,8 @@ class Batch:
         self.approach = cat("approach")
         self.is_approach = np.array([p["is_approach"] for p in _parts])
         self.compressed = np.array([p["compressed"] for p in _parts])
+        self.margin = np.array([p["margin"] for p in _parts])
+        self.is_cleavage = np.array([p["cleavage"] for p in _parts])
         self.composition = np.zeros((self.n_structures, self.n_species))
         np.add.at(self.composition, (self.structure, self.species), 1.0)
 
@@ -177,6 +185,8 @@ def _prepare(index, st, model):
             "has_forces": np.full(n, st.forces is not None),
             "approach": np.zeros((n, 3)) if getattr(st, "approach", None) is None else st.approach,
             "is_approach": getattr(st, "approach", None) is not None,
+            "margin": getattr(st, "margin", 0.0),
+            "cleavage": bool(getattr(st, "cleavage", False)),
             "compressed": bool(getattr(st, "compressed", False))}
 
 
@@ -237,15 +247,16 @@ def _check_batch_distances(model, batch, out):
 def repulsion_violations(batch, forces, stress):
     """How far each probe of ``batch`` fails to rise along its path (0 where it does, and for
     every structure that is not a probe): (h, dh/dF per atom (N, 3), dh/dsigma_ii per structure
-    (S,), eV/A^3); h in eV/A for approaches, GPa for compressions (``snnp.probes``)."""
-    from .probes import APPROACH_MARGIN, PRESSURE_MARGIN
+    (S,), eV/A^3); h in eV/A for approaches and cleavages (each against its own margin), GPa
+    for compressions (``snnp.probes``)."""
+    from .probes import PRESSURE_MARGIN
     h = np.zeros(batch.n_structures)
     dh_dF = np.zeros_like(batch.approach)
     dh_ds = np.zeros(batch.n_structures)
     if batch.is_approach.any():
         # dE/dlambda = -sum_i F_i . u_i must reach the margin
         slope = -batch.per_structure(np.einsum("ij,ij->i", forces, batch.approach))
-        h = np.where(batch.is_approach, np.maximum(0.0, APPROACH_MARGIN - slope), h)
+        h = np.where(batch.is_approach, np.maximum(0.0, batch.margin - slope), h)
         # approach directions are zero outside approach probes: only violated ones pull
         dh_dF = np.where((h > 0)[batch.structure, None], batch.approach, 0.0)
     if batch.compressed.any():
@@ -257,14 +268,29 @@ def repulsion_violations(batch, forces, stress):
     return h, dh_dF, dh_ds
 
 
+def _probe_weights(batch, loss):
+    """Each structure's weight in the probes' terms, w / (number of probes of its term): the
+    repulsion term's mean over pair approaches and compressions, the cleavage term's over
+    cleavages (0 for structures that are not probes, or whose term has no weight)."""
+    cleave = batch.is_cleavage
+    repel = (batch.is_approach | batch.compressed) & ~cleave
+    w = np.zeros(batch.n_structures)
+    if loss.repulsion > 0 and repel.any():
+        w[repel] = loss.repulsion / repel.sum()
+    if loss.cleavage > 0 and cleave.any():
+        w[cleave] = loss.cleavage / cleave.sum()
+    return w
+
+
 def repulsion_penalty(model, batch, loss):
-    """The repulsion term of the loss on ``batch``'s probes (0 without probes or weight)."""
-    probes = batch.is_approach | batch.compressed
-    if not (loss.repulsion > 0 and probes.any()):
+    """The probes' terms of the loss on ``batch`` (repulsion and cleavage; 0 without probes
+    or weights)."""
+    w = _probe_weights(batch, loss)
+    if not w.any():
         return 0.0
     _, forces, stress = predict(model, batch)
     h = repulsion_violations(batch, forces, stress)[0]
-    return float(loss.repulsion * np.sum(h ** 2) / probes.sum())
+    return float(np.sum(w * h ** 2))
 
 
 def loss_and_gradient(model, batch, loss, gradient=True):
@@ -292,12 +318,11 @@ def loss_and_gradient(model, batch, loss, gradient=True):
         rP, wP = eps - batch.prior_energies, w[batch.structure]
         nP = max(wP.sum(), 1e-300)
         L += loss.prior * np.sum(wP * rP ** 2) / nP
-    probes = batch.is_approach | batch.compressed
-    repel = loss.repulsion > 0 and probes.any()
+    wR = _probe_weights(batch, loss)
+    repel = bool(wR.any())
     if repel:
         h, dh_dF, dh_ds = repulsion_violations(batch, forces, stress)
-        nR = probes.sum()
-        L += loss.repulsion * np.sum(h ** 2) / nR
+        L += np.sum(wR * h ** 2)
     params = model.get_params()
     L += _regularisation(model, loss, params, gradient=False)
     if not gradient:
@@ -309,8 +334,8 @@ def loss_and_gradient(model, batch, loss, gradient=True):
     dS = 2 * loss.stress * wS[:, None] * rS / (6 * nS) * EV_A3_TO_GPA       # dL/dsigma (eV/A^3)
     stressed = s_mask
     if repel:                                    # the probes' hinges: dL/dF and dL/dsigma
-        lam = lam - (2 * loss.repulsion / nR) * h[batch.structure, None] * dh_dF
-        dS[:, :3] += ((2 * loss.repulsion / nR) * h * dh_ds)[:, None]
+        lam = lam - (2 * wR * h)[batch.structure, None] * dh_dF
+        dS[:, :3] += (2 * wR * h * dh_ds)[:, None]
         stressed = s_mask | batch.compressed
     M = np.zeros((S, 3, 3))
     M[:, 0, 0], M[:, 1, 1], M[:, 2, 2] = dS[:, 0], dS[:, 1], dS[:, 2]
@@ -684,9 +709,10 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
     if isinstance(extrapolation, bool) or not isinstance(extrapolation, (int, np.integer)) \
             or extrapolation < 0:
         raise ValueError(f"extrapolation must be a number of centres >= 0, got {extrapolation!r}")
-    if loss.prior > 0 and loss.repulsion > 0:
-        raise ValueError("Loss(prior=...) and Loss(repulsion=...) cannot be combined: the "
-                         "repulsion probes have no prior energies to be pulled towards")
+    for term in ("repulsion", "cleavage"):
+        if loss.prior > 0 and getattr(loss, term) > 0:
+            raise ValueError(f"Loss(prior=...) and Loss({term}=...) cannot be combined: the "
+                             f"{term} probes have no prior energies to be pulled towards")
     if loss.prior > 0 and prior is None:
         raise ValueError("Loss(prior=...) needs fit(..., prior=model): the model whose per-atom "
                          "energies it pulls towards")
@@ -706,13 +732,22 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         raise ValueError(f"core must be 'auto', a snnp.ZBLCore or None, got {core!r}")
     if prior is not None and loss.prior > 0:
         _attach_prior(train_batch, train.structures, prior)
-    probe_batch, fit_batch = None, train_batch
+    probe_batch, fit_batch, probes = None, train_batch, []
     if loss.repulsion > 0:
         from .probes import build_probes
         if model.core is None:
             raise ValueError("Loss(repulsion=...) places its probes at the short-range core's "
                              "radii: fit with core='auto' (or give a ZBLCore)")
-        probes = build_probes(model.species, model.core, train.structures, model.cutoff)
+        probes += build_probes(model.species, model.core, train.structures, model.cutoff)
+    if loss.cleavage > 0:
+        from .probes import build_cleavages
+        cleavages = build_cleavages(train.structures, model.cutoff)
+        if not cleavages:
+            raise ValueError("Loss(cleavage=...) cleaves the lowest-energy periodic training "
+                             "cell: the training set has no periodic cell with an energy label "
+                             "and at most 64 atoms")
+        probes += cleavages
+    if probes:
         probe_batch = Batch(probes, model)
         fit_batch = Batch(None, model, _parts=train_batch.parts + probe_batch.parts)
     if e0 is not None:                      # set only once the data and options are known good
@@ -731,11 +766,13 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         config["no_worse_than"] = no_worse_than
     if model.core is not None:
         config["core"] = model.core.to_dict()
+    if loss.cleavage > 0:
+        config["probe_cleavages"] = [p.kind for p in probes if p.cleavage]
     if loss.repulsion > 0:
         from .probes import VOLUME_RATIOS
         config["probe_volumes"] = [float(v) for v in VOLUME_RATIOS]
         config["probe_distances"] = sorted({round(float(p.distance), 6) for p in probes
-                                            if p.approach is not None})
+                                            if p.distance is not None})
     if train_batch.prior_energies is not None:
         config["prior_sha256"] = hashlib.sha256(
             json.dumps(prior.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -1132,9 +1169,10 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
     coordinates as ``fit`` (``preconditioner``, over the joint parameters)."""
     loss = loss or Loss()
     loss.check()
-    if loss.repulsion > 0:
-        raise ValueError("fit_shared does not place repulsion probes: fit each system's model "
-                         "with fit(..., loss=Loss(repulsion=...)) instead")
+    if loss.repulsion > 0 or loss.cleavage > 0:
+        raise ValueError("fit_shared does not place repulsion or cleavage probes: fit each "
+                         "system's model with fit(..., loss=Loss(repulsion=..., cleavage=...)) "
+                         "instead")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"max_iter must be an integer >= 0 (0: initialise only), got {max_iter!r}")
     _check_positive_int("checkpoint_every", checkpoint_every)

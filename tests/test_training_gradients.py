@@ -72,11 +72,11 @@ def test_loss_gradient_equals_finite_differences(name):
 
 @pytest.mark.parametrize("name", ["smeam_core_2", "snnp_core_2"])
 def test_repulsion_term_gradient_equals_finite_differences(name):
-    """Loss(repulsion=...) on labelled structures plus the probes of ``snnp.probes`` (pair
-    approaches and compressed cells, several of them violated), every other term on: the
-    hinges enter the gradient through the force field (approaches) and the stress field
-    (compressions)."""
-    from snnp.probes import VOLUME_RATIOS, build_probes
+    """Loss(repulsion=..., cleavage=...) on labelled structures plus the probes of
+    ``snnp.probes`` (pair approaches, compressed cells and cleavages, several of each kind
+    violated), every other term on: the hinges enter the gradient through the force field
+    (approaches, cleavages) and the stress field (compressions)."""
+    from snnp.probes import VOLUME_RATIOS, build_cleavages, build_probes
     from snnp.training import predict, repulsion_violations
     model = MODELS[name]()
     structures = _data(model.species)
@@ -85,15 +85,18 @@ def test_repulsion_term_gradient_equals_finite_differences(name):
     probes = build_probes(model.species, model.core, structures, model.cutoff, n_cells=2)
     kinds = {p.kind.split()[0] for p in probes}
     assert {"dimer", "trimer"} <= kinds and sum(p.compressed for p in probes) == 2 * len(VOLUME_RATIOS)
-    batch = Batch(structures + probes, model)
+    cleavages = build_cleavages(structures, model.cutoff)
+    batch = Batch(structures + probes + cleavages, model)
     _, forces, stress = predict(model, batch)
     h = repulsion_violations(batch, forces, stress)[0]
-    assert (h[len(structures):] > 0).sum() >= 3 and not h[:len(structures)].any()
-    loss = Loss(energy=1.0, forces=0.3, stress=0.5, curvature=1e-3, l2=1e-3, repulsion=2.0)
+    n, m = len(structures), len(structures) + len(probes)
+    assert (h[n:m] > 0).sum() >= 3 and (h[m:] > 0).sum() >= 3 and not h[:n].any()
+    loss = Loss(energy=1.0, forces=0.3, stress=0.5, curvature=1e-3, l2=1e-3, repulsion=2.0,
+                cleavage=0.7)
     value, grad = loss_and_gradient(model, batch, loss)
-    without = loss_and_gradient(model, batch, Loss(energy=1.0, forces=0.3, stress=0.5,
-                                                   curvature=1e-3, l2=1e-3))
-    assert value > without[0] and np.abs(grad - without[1]).max() > 1e-3 * np.abs(grad).max()
+    for term in ("repulsion", "cleavage"):          # each term has its own weight
+        without = loss_and_gradient(model, batch, Loss(**{**loss.to_dict(), term: 0.0}))
+        assert value > without[0] and np.abs(grad - without[1]).max() > 1e-3 * np.abs(grad).max()
     fd = _finite_difference_gradient(model, batch, loss)
     assert np.abs(grad - fd).max() <= 1e-6 * np.abs(fd).max()
 
