@@ -892,9 +892,27 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
-            done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
-            x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk,
-                                  callback=lambda x: on_iteration(x, next(done)))
+            for rescale in (None, "here", "unit"):
+                # a line search that fails at once (SciPy's status 2 without one step) is a
+                # scaling estimated where the curvature differed: a hinge term of the probes,
+                # flat at the start, has made a parameter it scaled up stiff.  Estimate the
+                # scaling here, then try none, before the chunk counts as spent.
+                if rescale == "here":
+                    x_here = model.get_params()[free]
+                    D = preconditioner(objective, x_here, ~masks["mlp"][free], seed=seed)
+                    model.set_params(objective.params(x_here))
+                elif rescale == "unit":
+                    D = np.ones(free.sum())
+                if rescale is not None:
+                    state["scale"] = D.tolist()
+                    say(f"    L-BFGS's line search failed at once at {unit} {state['step']}: "
+                        + ("diagonal scaling estimated again there" if rescale == "here"
+                           else "scaling dropped"), flush=True)
+                done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
+                x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk,
+                                      callback=lambda x: on_iteration(x, next(done)))
+                if not (res.status == 2 and res.nit == 0) or not precondition:
+                    break
             model.set_params(objective.params(x))
             advance(chunk - res.nit)
             state["step"] += chunk

@@ -217,7 +217,11 @@ def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypat
                                    message="ABNORMAL_TERMINATION_IN_LNSRCH")
     monkeypatch.setattr(T, "_lbfgs_chunk", failing)
     model = student().fit(data, max_iter=30, checkpoint_every=10, log=False)
-    assert calls == [10, 10, 10] and model.provenance["steps"] == 30
+    # each chunk tries the scaling it has, one estimated again there and none
+    assert calls == [10] * 9 and model.provenance["steps"] == 30
+    calls.clear()
+    student().fit(data, max_iter=30, checkpoint_every=10, log=False, precondition=False)
+    assert calls == [10, 10, 10]
 
     def converged(objective, x0, D, iterations, callback=None):
         calls.append(iterations)
@@ -226,6 +230,36 @@ def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypat
     monkeypatch.setattr(T, "_lbfgs_chunk", converged)
     student().fit(data, max_iter=30, checkpoint_every=10, log=False)
     assert calls == [10]
+
+
+def test_a_line_search_failing_at_once_estimates_the_scaling_again_and_goes_on(monkeypatch):
+    """A chunk whose line search fails before one step (a diagonal scaling estimated where the
+    curvature differed: seen on mlearn Si rung 0 with the cleavage probes, whose hinges are
+    flat at the start, every later restart failing at once) is run again with the scaling
+    estimated at the current parameters, and the fit goes on from there."""
+    import snnp.training as T
+    data, _ = teacher_data(8)
+    real, scales, lines = T._lbfgs_chunk, [], []
+
+    def stale_once(objective, x0, D, iterations, callback=None):
+        scales.append(np.array(D))
+        if len(scales) == 2:                   # the second chunk, away from the start
+            return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
+                                       message="ABNORMAL_TERMINATION_IN_LNSRCH")
+        return real(objective, x0, D, iterations, callback)
+    monkeypatch.setattr(T, "_lbfgs_chunk", stale_once)
+    model = student().fit(data, max_iter=10, checkpoint_every=10, log=False)
+    after_one = model.get_params().copy()
+    scales.clear()
+    model = student()
+    model.fit(data, max_iter=30, checkpoint_every=10,
+              log=lambda line, **kw: lines.append(line))
+    # chunk 1; chunk 2 fails, runs again with the scaling estimated there; chunk 3 keeps it
+    assert len(scales) == 4 and np.array_equal(scales[0], scales[1])
+    assert not np.allclose(scales[1], scales[2]) and np.array_equal(scales[2], scales[3])
+    assert any("failed at once at iteration 10: diagonal scaling estimated again there" in line
+               for line in lines)
+    assert model.provenance["steps"] == 30 and not np.allclose(model.get_params(), after_one)
 
 
 class _Killed(Exception):
