@@ -24,7 +24,7 @@ let the fit see those paths without labels, as one-sided (hinge) terms of ``Loss
 the other direction, a crystal pulled apart: the lowest-energy periodic training cell cut along
 its (100), (110) and (111) planes (Miller indices of its own cell vectors) where the fewest
 bonds cross, as a slab of two halves each at least a cutoff thick, with the halves apart by
-``CLEAVAGE_SEPARATIONS`` times the first-shell distance.  The fit asks for dE/dlambda >= 0 as
+``CLEAVAGE_SEPARATIONS`` times the cutoff.  The fit asks for dE/dlambda >= 0 as
 the upper half moves away: splitting a crystal costs energy all the way until the halves no
 longer see each other (a surface energy that is positive and reached without a barrier),
 whatever the data held about surfaces.
@@ -52,8 +52,9 @@ APPROACH_STEP = 0.5
 CLEAVAGE_MARGIN = 0.0
 #: the planes a crystal is cleaved along, as Miller indices of the cell's own vectors
 CLEAVAGE_PLANES = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
-#: separations of the cleaved halves, in units of the data's first-shell distance
-CLEAVAGE_SEPARATIONS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5)
+#: separations of the cleaved halves, in units of the model's cutoff: from a tenth of a bond
+#: to where only the longest pairs across the gap still interact
+CLEAVAGE_SEPARATIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 #: V/V0 of the compressed copies, 0.05 apart: the hinge holds the pressure up only at these
 #: volumes, and with 0.1 between them an equation of state could still dip in between
 VOLUME_RATIOS = tuple(np.round(np.linspace(0.40, 0.90, 11), 2))
@@ -167,7 +168,7 @@ def build_probes(species, core, structures, cutoff, n_cells=4, max_atoms=64):
 def build_cleavages(structures, cutoff, max_atoms=64):
     """The cleavage probes of training ``structures``: the lowest-energy periodic cell with at
     most ``max_atoms`` atoms cleaved along each of ``CLEAVAGE_PLANES`` (``cleavage_slab``), the
-    halves apart by ``CLEAVAGE_SEPARATIONS`` times the data's first-shell distance; each probe
+    halves apart by ``CLEAVAGE_SEPARATIONS`` times the ``cutoff``; each probe
     asks that the energy not fall as the upper half moves away (dE/dlambda >= 0).  Empty when
     the data hold no periodic cell or no pair within the cutoff."""
     shell = _first_shell(structures, cutoff)
@@ -177,12 +178,12 @@ def build_cleavages(structures, cutoff, max_atoms=64):
     probes = []
     for hkl in CLEAVAGE_PLANES:
         for factor in CLEAVAGE_SEPARATIONS:
-            atoms, upper = cleavage_slab(cells[0].atoms, hkl, cutoff, shell, factor * shell)
+            atoms, upper = cleavage_slab(cells[0].atoms, hkl, cutoff, shell, factor * cutoff)
             u = np.zeros((len(atoms), 3))
             u[upper] = _unit_normal(atoms.cell.array)
             probes.append(Probe(atoms, approach=u, margin=CLEAVAGE_MARGIN, cleavage=True,
                                 kind=f"cleave ({''.join(map(str, hkl))}) apart by "
-                                     f"{factor * shell:.3f} A"))
+                                     f"{factor * cutoff:.3f} A"))
     return probes
 
 
