@@ -88,3 +88,16 @@ def save(name, doc):
     with atomic_write(path) as fh:
         json.dump(doc, fh, indent=1)
     return path
+
+
+def record(path, started, **fields):
+    """Write the JSON record of a run to ``path`` atomically: the command, date, machine and
+    wall time since ``started`` (``time.time()``), then ``fields``; print where it went."""
+    import time
+    from snnp.io.atomic import atomic_write
+    doc = {"command": command(), "date": now(), "machine": machine(),
+           "wall_s": time.time() - started, **fields}
+    with atomic_write(path) as fh:
+        json.dump(doc, fh, indent=1)
+    print(f"wrote {path} ({doc['wall_s']:.0f} s)")
+    return doc

@@ -94,6 +94,10 @@ def main():
                         "network embedded exactly where the depth matches) and fitted N "
                         "iterations with the element's --repulsion, --forces-weight and --e0; "
                         "the row records the climb and the fit time including the rung below's")
+    p.add_argument("--residual", action="store_true",
+                   help="with --grow: grow an s-NNP preset as a residual s-NNP (rung 0's "
+                        "spline embedding U kept under the network, snnp.presets(residual="
+                        "True)), starting with exactly the rung below's energies where it can")
     p.add_argument("--no-monotone", action="store_true",
                    help="--extend and --grow keep the checkpoint of lowest validation loss even "
                         "where another is within the rung below's validation errors (default: "
@@ -294,7 +298,7 @@ def _extend(table, args, losses, e0):
                 if below is None:
                     raise SystemExit(f"--grow: {el}/{name} has no rung below it in the zoo")
                 small = snnp.load(os.path.join(HERE, el, f"{below['preset']}.json"))
-                model = snnp.ladder.climbed(small, name, fit_set)
+                model = snnp.ladder.climbed(small, name, fit_set, residual=args.residual)
                 before = {"grown_from": {"preset": below["preset"],
                                          "distil_misfit": getattr(model, "distil_misfit", None)}}
             else:
@@ -314,7 +318,9 @@ def _extend(table, args, losses, e0):
                     for key in ("before_extend", "extended"):
                         row.pop(key, None)
                     row.update(new, iterations=iterations, climbed_from=below["preset"],
-                               fit_seconds=seconds + below["fit_seconds"])
+                               fit_seconds=seconds + below["fit_seconds"],
+                               n_params=model.n_params, residual=args.residual,
+                               **{"class": type(model).__name__})
                 else:
                     row.setdefault("before_extend", {k: row[k] for k in ERROR_KEYS})
                     row.update(new)
@@ -507,7 +513,9 @@ def _write_readme(table):
             f"{', prior ' + format(r['prior'], 'g') if r.get('prior') else ''}"
             f"{', e0 ' + r['e0'] + ' eV' if r.get('e0') else ''}"
             f"{', f to ' + format(r['angular_cutoff'], 'g') + ' Å' if r.get('angular_cutoff') else ''}"
-            f"{', force weight ' + format(r['loss']['forces'], 'g') if _own_weight(r) else ''} "
+            f"{', force weight ' + format(r['loss']['forces'], 'g') if _own_weight(r) else ''}"
+            f"{', cleavage probes' if r.get('loss', {}).get('cleavage') else ''}"
+            f"{', residual (rung 0 U kept)' if r.get('residual') else ''} "
             f"| {_peer_cell(r)} |")
     lines += ["", "peer-level: test errors at or below the peers' on both energy and forces: "
               "Zuo's qSNAP and UF3 (fitted on the same training sets) for Li, Mo and Si (\"only "

@@ -13,7 +13,6 @@ test and validation energy and force RMSE, and the fit's time.  Writes
 ("Weighting energies against forces").  About 15 minutes for Si on 2 cores.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,7 +23,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
 import benchinfo  # noqa: E402
 
 import snnp  # noqa: E402
-from snnp.io.atomic import atomic_write  # noqa: E402
 
 #: the zoo's recipe for Si (models_zoo/README.md); other elements fit with the defaults
 RECIPE = snnp.datasets.MLEARN_RECIPE
@@ -70,13 +68,8 @@ def main():
               f"{row['test']['force_rmse_eV_per_A']:.3f} | "
               f"{row['validation']['energy_rmse_meV_per_atom']:.2f} | "
               f"{row['validation']['force_rmse_eV_per_A']:.3f} |", flush=True)
-    doc = {"benchmark": f"force weight against test errors, {args.element}/{args.preset}",
-           "command": benchinfo.command(), "date": benchinfo.now(),
-           "machine": benchinfo.machine(), "wall_s": time.time() - t0,
-           "recipe": recipe, "iterations": args.iterations, "rows": rows}
-    with atomic_write(out_path) as fh:
-        json.dump(doc, fh, indent=1)
-    print(f"wrote {out_path} ({time.time() - t0:.0f} s)")
+    benchinfo.record(out_path, t0, benchmark=f"force weight against test errors, {args.element}/{args.preset}", recipe=recipe,
+                     iterations=args.iterations, rows=rows)
 
 
 if __name__ == "__main__":

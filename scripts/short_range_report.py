@@ -120,7 +120,8 @@ def main():
                 + (f" | {row['ranking']['kernel']:.2f} / {row['ranking']['filter_coverage']:.2f}"
                    if "ranking" in row else "") + " |", flush=True)
             print(f"| {key} cleaved | " + " | ".join(
-                f"{v['surface_energy']:.2f} (drop {v['outward_drop']:.2g})"
+                f"{v['surface_energy']:.2f} (drop "
+                + ("0" if v["outward_drop"] < 1e-6 else f"{v['outward_drop']:.2g}") + ")"
                 for v in row["cleavage"].values()) + " |", flush=True)
     doc = {"benchmark": "short-range curves, EOS grades and grade ranking of the zoo models",
            "command": benchinfo.command(), "date": benchinfo.now(),

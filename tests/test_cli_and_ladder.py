@@ -574,10 +574,7 @@ def test_zoo_table_holds_what_its_models_give(element):
         assert above[key] <= below[key], (above["preset"], below["preset"])
 
 
-@pytest.mark.parametrize("element", [
-    "Li", "Mo", pytest.param("Si", marks=pytest.mark.xfail(strict=True, reason=(
-        "one 12-atom validation surface slab, overbound by 30-43 meV/atom by every Si s-NNP, "
-        "puts snnp_small and snnp_medium above smeam_nn (docs/accuracy.md)")))])
+@pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
 def test_zoo_ladder_is_monotone_in_validation_energy(element):
     """Up each element's zoo ladder the validation energy RMSE (models_zoo/zoo.json, which the
     test above checks against the models) never rises."""
