@@ -108,6 +108,8 @@ def main():
                         "update their rows and list the rungs that do not improve on the one "
                         "below")
     args = p.parse_args()
+    if args.residual and not args.grow:
+        p.error("--residual grows a preset as a residual s-NNP: it needs --grow N")
     snnp.set_num_threads(args.threads)
     table = _load_table()
     losses = _losses(args.elements, _per_element(p, "--repulsion", args.repulsion),

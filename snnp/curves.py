@@ -102,13 +102,13 @@ def cleavage_curve(model, separations, hkl=(1, 0, 0), atoms=None):
     halves together: (E(s) - E(0)) / 2A.  Beyond the cutoff it is the unrelaxed surface
     energy of that termination; a physical potential's rises all the way out
     (``snnp.probes.cleavage_slab`` builds the slabs; Miller indices of the crystal's cell)."""
-    from .probes import cleavage_slab
+    from .probes import _cleavage_slabs
     s = np.asarray(separations, dtype=float)
     if s.ndim != 1 or not np.all(s >= 0):
         raise ValueError("separations must be a 1-d array of lengths >= 0")
     atoms = atoms if atoms is not None else reference_crystal(model.species[0])
-    shell = _nearest_neighbour(atoms)
-    images = [cleavage_slab(atoms, hkl, model.cutoff, shell, x)[0] for x in np.append(0.0, s)]
+    images = [a for a, _ in _cleavage_slabs(atoms, hkl, model.cutoff, _nearest_neighbour(atoms),
+                                             np.append(0.0, s))]
     cell = images[0].cell.array
     area = np.linalg.norm(np.cross(cell[0], cell[1]))
     e = _energies(model, images)

@@ -177,8 +177,9 @@ def build_cleavages(structures, cutoff, max_atoms=64):
         return []
     probes = []
     for hkl in CLEAVAGE_PLANES:
-        for factor in CLEAVAGE_SEPARATIONS:
-            atoms, upper = cleavage_slab(cells[0].atoms, hkl, cutoff, shell, factor * cutoff)
+        separations = [factor * cutoff for factor in CLEAVAGE_SEPARATIONS]
+        slabs = _cleavage_slabs(cells[0].atoms, hkl, cutoff, shell, separations)
+        for factor, (atoms, upper) in zip(CLEAVAGE_SEPARATIONS, slabs):
             u = np.zeros((len(atoms), 3))
             u[upper] = _unit_normal(atoms.cell.array)
             probes.append(Probe(atoms, approach=u, margin=CLEAVAGE_MARGIN, cleavage=True,
@@ -226,6 +227,12 @@ def cleavage_slab(crystal, hkl, cutoff, shell, separation, vacuum=None):
     upper half moved ``separation`` (A) away from the lower; ``vacuum`` (default: the cutoff
     plus 1 A) separates the slab from its periodic image along the normal.  Returns (Atoms,
     boolean mask of the upper half's atoms); the slab is periodic in its plane."""
+    return _cleavage_slabs(crystal, hkl, cutoff, shell, [separation], vacuum)[0]
+
+
+def _cleavage_slabs(crystal, hkl, cutoff, shell, separations, vacuum=None):
+    """``cleavage_slab`` at each of ``separations``: the plane, its cut and the halves are
+    found once."""
     from ase.neighborlist import neighbor_list
     oriented, d = _oriented(crystal, hkl)
     repeats = int(np.ceil(cutoff / d - 1e-9))
@@ -246,9 +253,14 @@ def cleavage_slab(crystal, hkl, cutoff, shell, separation, vacuum=None):
     k = np.floor((half.positions @ normal - cut) / h)
     base = half.positions - k[:, None] * half.cell.array[2] - (cut * normal)
     vacuum = cutoff + 1.0 if vacuum is None else vacuum
-    lower, upper = base, base + half.cell.array[2] + separation * normal   # bulk registry
-    cell = half.cell.array.copy()
-    cell[2] = normal * (2 * h + separation + vacuum)
-    atoms = Atoms(np.concatenate([half.numbers, half.numbers]),
-                  positions=np.vstack([lower, upper]) + 0.5 * vacuum * normal, cell=cell, pbc=True)
-    return atoms, np.arange(len(atoms)) >= len(half)
+    numbers = np.concatenate([half.numbers, half.numbers])
+    upper = np.arange(len(numbers)) >= len(half)
+    slabs = []
+    for separation in separations:
+        top = base + half.cell.array[2] + separation * normal          # bulk registry
+        cell = half.cell.array.copy()
+        cell[2] = normal * (2 * h + separation + vacuum)
+        atoms = Atoms(numbers, positions=np.vstack([base, top]) + 0.5 * vacuum * normal,
+                      cell=cell, pbc=True)
+        slabs.append((atoms, upper.copy()))
+    return slabs
