@@ -158,15 +158,17 @@ def _need_labels(data, what):
 #: what ``snnp ladder --auto`` sets where neither the command line nor --config sets the option
 #: (option: (its default, the --auto value))
 AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "e0": (None, ["auto"]), "chain": (False, True),
-               "max_iter": (300, 1200), "patience": (2, 3)}
+               "max_iter": (300, 2400), "patience": (2, 3), "residual": (None, ["snnp_small"])}
 
 
 def _auto_recipe(args):
     """--auto: the angular reach from the data's pair distribution, e0 chosen on rung 0's
     validation (fitted, or held at the free-atom estimate), the chain climb (each s-NNP from
-    the largest preset fitted before it) and a budget of 4x the default iterations, each fit
-    stopping on a validation plateau of 3 checkpoints; options given on the command line or in
-    the --config file win, whatever their value (--no-climb keeps the chain off)."""
+    the largest preset fitted before it) with snnp_small residual (rung 1's U kept under its
+    network, so it starts with exactly rung 1's energies) and a ceiling of 8x the default
+    iterations, each fit stopping on a validation plateau of 3 checkpoints; options given on
+    the command line or in the --config file win, whatever their value (--no-climb keeps the
+    chain off, --residual none the residual snnp_small)."""
     explicit = getattr(args, "_explicit", set())
     for name, (_, auto) in AUTO_RECIPE.items():
         if name not in explicit and not (name == "chain" and getattr(args, "no_climb", False)):
@@ -189,6 +191,7 @@ def cmd_ladder(args):
                            f"have no prior energies to be pulled towards")
     if args.auto:
         _auto_recipe(args)
+    residual = _parse_residual(args.residual)
     e0 = _parse_e0(args.e0, auto=True)
     iterations = _parse_iterations(args.iterations)
     _check_writable(args.out, folder=True)
@@ -223,7 +226,7 @@ def cmd_ladder(args):
                 prior=args.prior, e0=e0, loss=loss, validation=args.validation,
                 validation_set=validation, timing_atoms=args.timing_atoms,
                 iterations_override=iterations, patience=args.patience or None,
-                monotone=not args.no_monotone, residual=args.residual,
+                monotone=not args.no_monotone, residual=residual,
                 checkpoint_dir=os.path.join(args.out, "checkpoints") if args.resumable else None,
                 log=True, data=args.data, provenance=config)
     _result("")
@@ -366,6 +369,16 @@ def _stem(path):
     """MODEL.json -> MODEL: the prefix of a fit's side files (.config.yaml, .log, ...)."""
     root, ext = os.path.splitext(path)
     return root if ext.lower() == ".json" else path
+
+
+def _parse_residual(items):
+    """snnp ladder --residual [PRESET ...] as scan's ``residual``: absent or "none", False; the
+    flag alone, True (every s-NNP preset); otherwise the presets named."""
+    if items is None or list(items) == ["none"]:
+        return False
+    if "none" in items:
+        raise CLIError("--residual none keeps U under no s-NNP; it cannot go with preset names")
+    return list(items) or True
 
 
 def _loss(args):
@@ -777,8 +790,8 @@ def build_parser():
                      help="choose the recipe from the data: --angular-cutoff auto (the first "
                           "coordination shell), --e0 auto (rung 0 fitted with e0 fitted and "
                           "with e0 at the free-atom estimate, the lower validation loss kept), "
-                          "--chain, --max-iter 1200 and --patience 3 (a 4x budget, each fit "
-                          "stopping on a validation plateau); options set on the command line "
+                          "--chain, --residual snnp_small, --max-iter 2400 and --patience 3 (an "
+                          "8x ceiling, each fit stopping on a validation plateau); options set on the command line "
                           "or in --config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
@@ -813,10 +826,14 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
-    lad.add_argument("--residual", action="store_true",
-                     help="the s-NNP presets keep rung 0's spline embedding U and fit their "
-                          "network on top of it, as rung 1 does (presets(residual=True)); "
-                          "with --chain each starts with the energies of the rung below")
+    snnps = [n for n, v in LADDER.items() if v[0].__name__ == "SNNP"]
+    lad.add_argument("--residual", nargs="*", choices=snnps + ["none"], default=None,
+                     metavar="PRESET",
+                     help="these s-NNP presets (none named: all) keep rung 0's spline embedding "
+                          "U and fit their network on top of it, as rung 1 does "
+                          "(presets(residual=...)); with --chain each starts with the energies "
+                          "of the rung below where that rung keeps U and has the same depth. "
+                          "--auto makes snnp_small residual; 'none' turns that off")
     _add_e0_option(lad, auto=True)
     lad.add_argument("--out", default="ladder-out", metavar="DIR",
                      help="folder for ladder.md/.csv/.json, pareto.png/.svg and the model files "

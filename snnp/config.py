@@ -77,6 +77,8 @@ def _coerce(action, key, value, where):
         if not isinstance(value, bool):
             bad(f"must be true or false, got {value!r}")
         return value
+    if action.nargs == "*" and isinstance(value, bool):    # a flag with optional values
+        return [] if value else None                        # true: the flag alone
     if action.dest == "e0" and isinstance(value, dict):     # e0: {Si: -0.8}
         value = [f"{el}={v}" for el, v in value.items()]
     many = action.nargs in ("+", "*")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .io.atomic import atomic_write
 from .formatting import format_error
-from .models import LADDER, presets as make_presets
+from .models import LADDER, presets as make_presets, residual_presets
 
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
@@ -154,11 +154,13 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     instead of splitting ``validation`` off ``train``.  ``shared_filters``: every preset's
     filters tied across neighbour species (``presets(..., shared_filters=True)``; the climbed
     presets inherit rung 0's tied bank).
-    ``residual``: the s-NNP presets keep rung 0's spline embedding U and fit a network on top
-    of it (``presets(residual=True)``); climbed, each starts with exactly the energies of the
-    rung it grows from where that rung's network has the same depth (rung 1 under
-    ``snnp_small``, ``snnp_medium`` under ``snnp_large``), and with that network's correction
-    distilled otherwise.
+    ``residual``: True, the s-NNP presets (a list of s-NNP preset names: those named) keep
+    rung 0's spline embedding U and fit a network on top of it (``presets(residual=...)``);
+    climbed, each starts with exactly the energies of the rung it grows from where that rung
+    keeps U and its network has the same depth (rung 1 under ``snnp_small``, ``snnp_medium``
+    under ``snnp_large``), and with that network's correction distilled otherwise.  An s-NNP
+    without U chain-climbed from one with U (``residual=["snnp_small"]``: ``snnp_medium`` on
+    the residual ``snnp_small``) starts from a network distilled from its energies.
     ``log``: True (default) reports on the ``snnp.ladder`` logger (INFO), a callable gets each
     line, False is silent.  ``progress``: tqdm bars over the presets and each fit ("auto":
     when standard error is a terminal).  ``provenance``: a dict stored in every saved model
@@ -197,6 +199,13 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     if isinstance(e0, str) and e0 != "auto":
         raise ValueError(f"e0 must be a dict {{element: eV}}, None or 'auto', got {e0!r}")
     e0_rule = "auto" if e0 == "auto" else ("given" if e0 is not None else "fitted")
+    keep_U = residual_presets(residual)
+    if climb == "chain" and "smeam" in names:      # a chain climb into U needs U below
+        snnps = [n for n in names if LADDER[n][0].__name__ == "SNNP"]
+        late = [n for k, n in enumerate(snnps) if n in keep_U and set(snnps[:k]) - keep_U]
+        if late:
+            raise ValueError(f"residual {late[0]} would chain-climb from an s-NNP without rung "
+                             f"0's U; make the s-NNPs below it residual too")
     iterations = {n: max(1, int(round(max_iter * EFFORT.get(n, 1.0)))) for n in names}
     iterations.update(iterations_override or {})
     loss = loss or Loss(energy=1.0, forces=0.002, stress=1e-4)
@@ -225,7 +234,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         os.makedirs(checkpoint_dir, exist_ok=True)
     models = make_presets(species, cutoff=cutoff, r_min=r_min, seed=seed,
                           angular_cutoff=angular_cutoff, shared_filters=shared_filters,
-                          residual=residual)
+                          residual=keep_U)
     core = _core_from(train, models)
     rows, fitted, order = [], {}, list(LADDER)
     bar = None
@@ -242,7 +251,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 below = max((n for n in fitted if order.index(n) < order.index(name)),
                             key=order.index)
             model = climbed(fitted[below], name, fit_set, seed=seed, angular_cutoff=angular_cutoff,
-                            residual=residual)
+                            residual=name in keep_U)
             start_from = f", climbing from the fitted {below}"
         say(f"[{k}/{len(names)}] {name}: {type(model).__name__}, {model.n_params} parameters, "
             f"{iterations[name]} iterations on {len(fit_set)} structures{start_from} ...", flush=True)
@@ -326,7 +335,8 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
                 "loss": loss.to_dict(),
                 "prior": prior, "e0": e0, "e0_rule": e0_rule, "angular_cutoff": angular_cutoff,
                 "angular_reach": "auto" if reach_rule == "auto" else "given",
-                "shared_filters": shared_filters, "residual": residual}
+                "shared_filters": shared_filters,
+                "residual": [n for n in LADDER if n in keep_U]}
         not_plotted = write_outputs(rows, out, meta=meta, references=references)
         if not_plotted:
             say(f"pareto.png/.svg not written: {not_plotted}", flush=True)

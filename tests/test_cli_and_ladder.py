@@ -9,7 +9,7 @@ import pytest
 import snnp
 from conftest import data_path
 from snnp import datasets
-from snnp.cli import main
+from snnp.cli import CLIError, main
 
 
 def test_emt_copper_dataset_has_every_group_and_labels():
@@ -169,7 +169,8 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
     assert [r["class"] for r in rows] == ["SplineMEAM", "SplineMEAMNN", "SplineMEAMNN",
                                           "SplineMEAMNN"]
     assert [r["filters"] for r in rows] == ["1+1", "1+1", "2+2", "12+4"]
-    assert json.loads((tmp_path / "ladder.json").read_text())["meta"]["residual"] is True
+    assert json.loads((tmp_path / "ladder.json").read_text())["meta"]["residual"] == [
+        "snnp_small", "snnp_medium", "snnp_large"]
     models = {r["preset"]: snnp.load(tmp_path / f"{r['preset']}.json") for r in rows}
     for name in ("snnp_small", "snnp_medium"):      # rung 0's U, carried up unchanged
         for u0, u in zip(models["smeam_nn"].U, models[name].U):
@@ -211,6 +212,38 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
         snnp.ladder.climbed(models["smeam"], "snnp_small", fit_set, angular_cutoff=3.0,
                             residual=True)
     assert type(snnp.presets(["Cu"], residual=True)["snnp_large"]) is snnp.SplineMEAMNN
+
+
+def test_ladder_with_only_snnp_small_residual_grows_plain_snnps_above_it(tmp_path):
+    """scan(residual=["snnp_small"], climb="chain") (the --auto recipe): snnp_small keeps rung
+    1's U and starts with exactly its energies; snnp_medium, without U, starts from a network
+    distilled from the residual snnp_small's energies (within a fraction of the spread of
+    the energies it copies), and snnp_large from snnp_medium exactly.  A residual preset
+    above a plain s-NNP in the chain is refused before anything is fitted."""
+    train = datasets.emt_copper(scale=0.3, seed=1)
+    test = datasets.emt_copper(scale=0.15, seed=2)
+    rows = snnp.ladder.scan(train, test, cutoff=4.5, max_iter=12, timing_atoms=200, log=None,
+                            climb="chain", residual=["snnp_small"], out=tmp_path)
+    assert [r["class"] for r in rows] == ["SplineMEAM", "SplineMEAMNN", "SplineMEAMNN",
+                                          "SNNP", "SNNP"]
+    assert [r["climbed_from"] for r in rows] == ["", "smeam", "smeam_nn", "snnp_small",
+                                                 "snnp_medium"]
+    assert json.loads((tmp_path / "ladder.json").read_text())["meta"]["residual"] == [
+        "snnp_small"]
+    small = snnp.load(tmp_path / "snnp_small.json")
+    fit_set, _ = train.split(0.1, seed=0)
+    medium = snnp.ladder.climbed(small, "snnp_medium", fit_set)
+    assert type(medium) is snnp.SNNP
+    per_atom = np.concatenate([small.compute(st.atoms, ("energy",))["energies"] for st in fit_set])
+    assert 0 < medium.distil_misfit < 0.2 * per_atom.std()
+    large = snnp.ladder.climbed(snnp.load(tmp_path / "snnp_medium.json"), "snnp_large", fit_set)
+    assert large.distil_misfit < 1e-9
+    with pytest.raises(ValueError, match="residual snnp_large would chain-climb from an s-NNP "
+                                         "without rung 0's U"):
+        snnp.ladder.scan(train, test, climb="chain", residual=["snnp_small", "snnp_large"],
+                         log=None)
+    with pytest.raises(ValueError, match="residual names s-NNP presets .* not \\['smeam_nn'\\]"):
+        snnp.ladder.scan(train, test, residual=["smeam_nn"], log=None)
 
 
 def test_cli_fit_residual_builds_and_climbs_the_residual_preset(tmp_path, monkeypatch, capsys):
@@ -386,7 +419,7 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
         return args.e0
 
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--max-iter", "50"]) == ("auto", 50, 3)
-    assert resolved(["ladder", "--data", "emt-cu", "--auto"]) == ("auto", 1200, 3)
+    assert resolved(["ladder", "--data", "emt-cu", "--auto"]) == ("auto", 2400, 3)
     assert e0(["ladder", "--data", "emt-cu", "--auto"]) == ["auto"]
     assert e0(["ladder", "--data", "emt-cu", "--auto", "--e0", "Cu=3.5"]) == ["Cu=3.5"]
 
@@ -410,7 +443,29 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     cfg.write_text("max-iter: 300\npatience: 2\n")
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--config", str(cfg)]) == \
         ("auto", 300, 2)
-    assert AUTO_RECIPE["max_iter"] == (300, 1200)
+    assert AUTO_RECIPE["max_iter"] == (300, 2400)
+    # --auto makes snnp_small residual; --residual on the command line or in a file wins
+    from snnp.cli import _parse_residual
+
+    def residual(argv):
+        parser = build_parser()
+        args = _apply_config(parser, parser.parse_args(argv), argv)
+        if args.auto:
+            _auto_recipe(args)
+        return _parse_residual(args.residual)
+
+    assert residual(["ladder", "--data", "emt-cu", "--auto"]) == ["snnp_small"]
+    assert residual(["ladder", "--data", "emt-cu"]) is False
+    assert residual(["ladder", "--data", "emt-cu", "--residual"]) is True
+    assert residual(["ladder", "--data", "emt-cu", "--auto", "--residual", "none"]) is False
+    assert residual(["ladder", "--data", "emt-cu", "--auto", "--residual"]) is True
+    cfg.write_text("residual: false\n")              # the form ladder.yaml had before
+    assert residual(["ladder", "--data", "emt-cu", "--auto", "--config", str(cfg)]) is False
+    cfg.write_text("residual: [snnp_small, snnp_medium]\n")
+    assert residual(["ladder", "--data", "emt-cu", "--config", str(cfg)]) == \
+        ["snnp_small", "snnp_medium"]
+    with pytest.raises(CLIError, match="cannot go with preset names"):
+        _parse_residual(["none", "snnp_small"])
     args = build_parser().parse_args(["ladder", "--data", "emt-cu", "--angular-cutoff", "3.5"])
     assert args.angular_cutoff == 3.5 and not args.auto
 

@@ -9,7 +9,7 @@ from ..splines import Spline
 from ..training import _elements
 from .rungs import SNNP, SplineMEAM, SplineMEAMNN
 
-__all__ = ["LADDER", "presets"]
+__all__ = ["LADDER", "presets", "residual_presets"]
 
 
 #: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths).
@@ -22,6 +22,24 @@ LADDER = {
     "snnp_medium": (SNNP, 12, 4, (16, 16)),
     "snnp_large": (SNNP, 16, 8, (32, 32)),
 }
+
+
+def residual_presets(residual):
+    """The s-NNP presets that a ``residual`` option names, as a set: True, every s-NNP preset;
+    False or None, none; otherwise an iterable of s-NNP preset names (a ValueError names any
+    other)."""
+    snnps = [n for n, v in LADDER.items() if v[0] is SNNP]
+    if residual is None or residual is False:
+        return set()
+    if residual is True:
+        return set(snnps)
+    if isinstance(residual, str):
+        residual = [residual]
+    names = set(residual)
+    bad = sorted(names - set(snnps))
+    if bad:
+        raise ValueError(f"residual names s-NNP presets ({', '.join(snnps)}); not {bad}")
+    return names
 
 
 def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
@@ -40,7 +58,8 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     ``shared_filters``: tie every preset's filters across neighbour species
     (``FilterBank.share``): fewer parameters, descriptors blind to the neighbours' elements
     (the network, pair term and e0 stay per species).  Nothing changes for one species.
-    ``residual``: the s-NNP presets keep rung 0's spline embedding U on the first radial and
+    ``residual``: True, the s-NNP presets (or a list of s-NNP preset names, those named) keep
+    rung 0's spline embedding U on the first radial and
     angular filter and put their network on top of it, as rung 1 does (``SplineMEAMNN`` with
     the preset's filters and network): eps = U(R_1 + A_1) - U(0) + MLP(G) - MLP(0).  Climbed
     from a fitted rung 0 or 1 (``snnp.ladder.climbed``), such a preset starts with exactly the
@@ -50,9 +69,10 @@ def presets(species=("X",), cutoff=5.0, r_min=1.5, activation="tanh", seed=0,
     """
     species = list(species)
     n = len(species)
+    keep_U = residual_presets(residual)
     out = {}
     for name, (cls, K_r, K_a, widths) in LADDER.items():
-        if residual and cls is SNNP:
+        if name in keep_U:
             cls = SplineMEAMNN
         filters = FilterBank.initial(species, K_r, K_a, cutoff, r_min,
                                      angular_cutoff=angular_cutoff)
