@@ -595,6 +595,32 @@ def _lbfgs_chunk(objective, x0, D, iterations, callback=None):
     return x0 + D * res.x, res
 
 
+def _lbfgs_chunk_rescued(objective, x0, D, iterations, estimate=None, estimated_at=None,
+                         callback=None, report=None):
+    """``_lbfgs_chunk``, run again where its line search fails at once (SciPy's status 2
+    without one step): that is a scaling estimated where the curvature differed (a hinge term
+    of the probes, flat where the scaling was estimated, has made a parameter it scaled up
+    stiff).  ``estimate(x)`` (None: no rescue) gives the scaling at x: the chunk runs again
+    with it (skipped where x is ``estimated_at``, the point D was estimated at, which would
+    give D again), then with no scaling, before it counts as spent; ``report(what)`` hears of
+    each retry.  Returns (end point, SciPy's result, the scaling the chunk ended with, the
+    point the last scaling was estimated at)."""
+    for rescale in (None, "here", "unit"):
+        if rescale == "here":
+            if estimated_at is not None and np.array_equal(x0, estimated_at):
+                continue
+            D, estimated_at = estimate(x0), x0.copy()
+        elif rescale == "unit":
+            D = np.ones_like(x0)
+        if rescale is not None and report is not None:
+            report("diagonal scaling estimated again there" if rescale == "here"
+                   else "scaling dropped")
+        x, res = _lbfgs_chunk(objective, x0, D, iterations, callback=callback)
+        if not (res.status == 2 and res.nit == 0) or estimate is None:
+            break
+    return x, res, D, estimated_at
+
+
 def _one_blas_thread(func):
     """Run ``func`` with NumPy's BLAS limited to one thread.
 
@@ -884,35 +910,28 @@ def fit(model, train, validation=None, *, loss=None, optimizer="lbfgs", max_iter
         return len(scores) - 1 - best_at >= patience
 
     if optimizer == "lbfgs":
+        scaled_at = None
+
+        def estimate(x):
+            D = preconditioner(objective, x, ~masks["mlp"][free], seed=seed)
+            model.set_params(objective.params(x))       # undo the probes' last displacement
+            return D
+
         if state.get("scale") is None:
             x0 = model.get_params()[free]
-            state["scale"] = (preconditioner(objective, x0, ~masks["mlp"][free], seed=seed).tolist()
-                              if precondition else np.ones(free.sum()).tolist())
-            model.set_params(objective.params(x0))
+            state["scale"] = (estimate(x0) if precondition else np.ones(free.sum())).tolist()
+            scaled_at = x0 if precondition else None
         D = np.array(state["scale"])
         while state["step"] < max_iter and not stalled() and not state.get("converged"):
             chunk = min(checkpoint_every, max_iter - state["step"])
-            for rescale in (None, "here", "unit"):
-                # a line search that fails at once (SciPy's status 2 without one step) is a
-                # scaling estimated where the curvature differed: a hinge term of the probes,
-                # flat at the start, has made a parameter it scaled up stiff.  Estimate the
-                # scaling here, then try none, before the chunk counts as spent.
-                if rescale == "here":
-                    x_here = model.get_params()[free]
-                    D = preconditioner(objective, x_here, ~masks["mlp"][free], seed=seed)
-                    model.set_params(objective.params(x_here))
-                elif rescale == "unit":
-                    D = np.ones(free.sum())
-                if rescale is not None:
-                    state["scale"] = D.tolist()
-                    say(f"    L-BFGS's line search failed at once at {unit} {state['step']}: "
-                        + ("diagonal scaling estimated again there" if rescale == "here"
-                           else "scaling dropped"), flush=True)
-                done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
-                x, res = _lbfgs_chunk(objective, model.get_params()[free], D, chunk,
-                                      callback=lambda x: on_iteration(x, next(done)))
-                if not (res.status == 2 and res.nit == 0) or not precondition:
-                    break
+            done = iter(range(state["step"] + 1, state["step"] + chunk + 1))
+            x, res, D, scaled_at = _lbfgs_chunk_rescued(
+                objective, model.get_params()[free], D, chunk,
+                estimate=estimate if precondition else None, estimated_at=scaled_at,
+                callback=lambda x: on_iteration(x, next(done)),
+                report=lambda what: say(f"    L-BFGS's line search failed at once at {unit} "
+                                        f"{state['step']}: {what}", flush=True))
+            state["scale"] = D.tolist()
             model.set_params(objective.params(x))
             advance(chunk - res.nit)
             state["step"] += chunk
@@ -1237,22 +1256,31 @@ def fit_shared(models, datasets, *, loss=None, max_iter=500, checkpoint_every=10
 
     x = np.concatenate([models[0].get_params()[shared_mask]] +
                        [m.get_params()[mask] for m, mask in zip(models, own)])
-    D = np.ones_like(x)
-    if precondition:
-        splines = np.concatenate([np.ones(n_shared, bool)] +
-                                 [~m.param_groups()["mlp"][mask] for m, mask in zip(models, own)])
+    splines = np.concatenate([np.ones(n_shared, bool)] +
+                             [~m.param_groups()["mlp"][mask] for m, mask in zip(models, own)])
+
+    def estimate(x):
         D = preconditioner(objective, x, splines, seed=seed)
         for m, p in zip(models, unpack(x)):           # undo the probes' last displacement
             m.set_params(p)
+        return D
+
+    D, scaled_at = (estimate(x), x.copy()) if precondition else (np.ones_like(x), None)
     step = 0
     while step < max_iter:
         chunk = min(checkpoint_every, max_iter - step)
-        x, res = _lbfgs_chunk(objective, x, D, chunk)
+        x, res, D, scaled_at = _lbfgs_chunk_rescued(
+            objective, x, D, chunk, estimate=estimate if precondition else None,
+            estimated_at=scaled_at,
+            report=lambda what: say(f"shared fit: L-BFGS's line search failed at once at "
+                                    f"iteration {step}: {what}", flush=True))
         step += chunk
         for m, p in zip(models, unpack(x)):
             m.set_params(p)
         say(f"shared fit iter {step:5d}  loss {res.fun:.4g}  " + "  ".join(
             f"{m.species[0]}: {_summary(errors(m, b))}" for m, b in zip(models, batches)), flush=True)
-        if res.nit < chunk:
+        # converged (status 0) before the chunk ended, or no step at all even after the
+        # rescue; a line search that failed after some steps restarts L-BFGS there
+        if (res.nit < chunk and res.status == 0) or res.nit == 0:
             break
     return models

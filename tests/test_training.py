@@ -217,8 +217,9 @@ def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypat
                                    message="ABNORMAL_TERMINATION_IN_LNSRCH")
     monkeypatch.setattr(T, "_lbfgs_chunk", failing)
     model = student().fit(data, max_iter=30, checkpoint_every=10, log=False)
-    # each chunk tries the scaling it has, one estimated again there and none
-    assert calls == [10] * 9 and model.provenance["steps"] == 30
+    # each chunk tries the scaling it has and none; one estimated again there only where the
+    # parameters moved since the last estimate (here they never move)
+    assert calls == [10] * 6 and model.provenance["steps"] == 30
     calls.clear()
     student().fit(data, max_iter=30, checkpoint_every=10, log=False, precondition=False)
     assert calls == [10, 10, 10]
@@ -260,6 +261,40 @@ def test_a_line_search_failing_at_once_estimates_the_scaling_again_and_goes_on(m
     assert any("failed at once at iteration 10: diagonal scaling estimated again there" in line
                for line in lines)
     assert model.provenance["steps"] == 30 and not np.allclose(model.get_params(), after_one)
+
+
+def test_fit_shared_rescues_a_line_search_that_fails_at_once_and_stops_where_none_moves(
+        monkeypatch):
+    """fit_shared shares fit's rescue (_lbfgs_chunk_rescued): a chunk whose line search fails
+    at once away from the start runs again with the scaling estimated there and the fit goes
+    on; where no scaling gives a step it stops instead of spending its budget."""
+    import snnp.training as T
+    from snnp.training import fit_shared
+    cu, _ = teacher_data(6)
+    real, scales, lines = T._lbfgs_chunk, [], []
+
+    def stale_once(objective, x0, D, iterations, callback=None):
+        scales.append(np.array(D))
+        if len(scales) == 2:
+            return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
+                                       message="ABNORMAL_TERMINATION_IN_LNSRCH")
+        return real(objective, x0, D, iterations, callback)
+    monkeypatch.setattr(T, "_lbfgs_chunk", stale_once)
+    fit_shared([student()], [cu], max_iter=30, checkpoint_every=10,
+               log=lambda line, **kw: lines.append(line))
+    assert len(scales) == 4 and not np.allclose(scales[1], scales[2])
+    assert any("line search failed at once at iteration 10: diagonal scaling estimated again"
+               in line for line in lines)
+    assert sum("shared fit iter" in line for line in lines) == 3
+    calls = []
+
+    def failing(objective, x0, D, iterations, callback=None):
+        calls.append(iterations)
+        return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
+                                   message="ABNORMAL_TERMINATION_IN_LNSRCH")
+    monkeypatch.setattr(T, "_lbfgs_chunk", failing)
+    fit_shared([student()], [cu], max_iter=30, checkpoint_every=10, log=False)
+    assert calls == [10, 10]            # its scaling, then none (the start is where it was made)
 
 
 class _Killed(Exception):
