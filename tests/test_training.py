@@ -203,6 +203,30 @@ def test_a_continued_fit_never_ends_worse_than_it_began():
     np.testing.assert_array_equal(model.get_params(), start)
 
 
+def _no_step(objective, x0):
+    """What SciPy's L-BFGS-B returns when its line search fails before one step."""
+    return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
+                               message="ABNORMAL_TERMINATION_IN_LNSRCH")
+
+
+def _always_failing(calls):
+    """An _lbfgs_chunk whose line search always fails at once; ``calls`` gets each budget."""
+    def failing(objective, x0, D, iterations, callback=None):
+        calls.append(iterations)
+        return _no_step(objective, x0)
+    return failing
+
+
+def _second_chunk_fails(real, scales):
+    """An _lbfgs_chunk that fails at once on its second call only; ``scales`` gets each D."""
+    def stale_once(objective, x0, D, iterations, callback=None):
+        scales.append(np.array(D))
+        if len(scales) == 2:
+            return _no_step(objective, x0)
+        return real(objective, x0, D, iterations, callback)
+    return stale_once
+
+
 def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypatch):
     """SciPy's L-BFGS-B ends a run early both when it converges (status 0) and when its line
     search fails (status 2, "ABNORMAL"); only the first ends the fit, the second restarts
@@ -210,12 +234,7 @@ def test_a_failed_line_search_restarts_lbfgs_instead_of_ending_the_fit(monkeypat
     import snnp.training as T
     data, _ = teacher_data(8)
     calls = []
-
-    def failing(objective, x0, D, iterations, callback=None):
-        calls.append(iterations)
-        return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
-                                   message="ABNORMAL_TERMINATION_IN_LNSRCH")
-    monkeypatch.setattr(T, "_lbfgs_chunk", failing)
+    monkeypatch.setattr(T, "_lbfgs_chunk", _always_failing(calls))
     model = student().fit(data, max_iter=30, checkpoint_every=10, log=False)
     # each chunk tries the scaling it has and none; one estimated again there only where the
     # parameters moved since the last estimate (here they never move)
@@ -240,15 +259,9 @@ def test_a_line_search_failing_at_once_estimates_the_scaling_again_and_goes_on(m
     estimated at the current parameters, and the fit goes on from there."""
     import snnp.training as T
     data, _ = teacher_data(8)
-    real, scales, lines = T._lbfgs_chunk, [], []
-
-    def stale_once(objective, x0, D, iterations, callback=None):
-        scales.append(np.array(D))
-        if len(scales) == 2:                   # the second chunk, away from the start
-            return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
-                                       message="ABNORMAL_TERMINATION_IN_LNSRCH")
-        return real(objective, x0, D, iterations, callback)
-    monkeypatch.setattr(T, "_lbfgs_chunk", stale_once)
+    scales, lines = [], []
+    # the second chunk, away from the start, fails at once
+    monkeypatch.setattr(T, "_lbfgs_chunk", _second_chunk_fails(T._lbfgs_chunk, scales))
     model = student().fit(data, max_iter=10, checkpoint_every=10, log=False)
     after_one = model.get_params().copy()
     scales.clear()
@@ -271,15 +284,8 @@ def test_fit_shared_rescues_a_line_search_that_fails_at_once_and_stops_where_non
     import snnp.training as T
     from snnp.training import fit_shared
     cu, _ = teacher_data(6)
-    real, scales, lines = T._lbfgs_chunk, [], []
-
-    def stale_once(objective, x0, D, iterations, callback=None):
-        scales.append(np.array(D))
-        if len(scales) == 2:
-            return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
-                                       message="ABNORMAL_TERMINATION_IN_LNSRCH")
-        return real(objective, x0, D, iterations, callback)
-    monkeypatch.setattr(T, "_lbfgs_chunk", stale_once)
+    scales, lines = [], []
+    monkeypatch.setattr(T, "_lbfgs_chunk", _second_chunk_fails(T._lbfgs_chunk, scales))
     fit_shared([student()], [cu], max_iter=30, checkpoint_every=10,
                log=lambda line, **kw: lines.append(line))
     assert len(scales) == 4 and not np.allclose(scales[1], scales[2])
@@ -287,12 +293,7 @@ def test_fit_shared_rescues_a_line_search_that_fails_at_once_and_stops_where_non
                in line for line in lines)
     assert sum("shared fit iter" in line for line in lines) == 3
     calls = []
-
-    def failing(objective, x0, D, iterations, callback=None):
-        calls.append(iterations)
-        return x0, SimpleNamespace(nit=0, status=2, fun=objective(x0)[0],
-                                   message="ABNORMAL_TERMINATION_IN_LNSRCH")
-    monkeypatch.setattr(T, "_lbfgs_chunk", failing)
+    monkeypatch.setattr(T, "_lbfgs_chunk", _always_failing(calls))
     fit_shared([student()], [cu], max_iter=30, checkpoint_every=10, log=False)
     assert calls == [10, 10]            # its scaling, then none (the start is where it was made)
 
