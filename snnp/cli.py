@@ -791,8 +791,8 @@ def build_parser():
                           "coordination shell), --e0 auto (rung 0 fitted with e0 fitted and "
                           "with e0 at the free-atom estimate, the lower validation loss kept), "
                           "--chain, --residual snnp_small, --max-iter 2400 and --patience 3 (an "
-                          "8x ceiling, each fit stopping on a validation plateau); options set on the command line "
-                          "or in --config win, whatever their value")
+                          "8x ceiling, each fit stopping on a validation plateau); options set "
+                          "on the command line or in --config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
                      help="L-BFGS iterations for rung 0; other presets scale it (ladder.EFFORT)")
     lad.add_argument("--patience", type=_non_negative_int, default=2,
