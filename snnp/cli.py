@@ -158,17 +158,15 @@ def _need_labels(data, what):
 #: what ``snnp ladder --auto`` sets where neither the command line nor --config sets the option
 #: (option: (its default, the --auto value))
 AUTO_RECIPE = {"angular_cutoff": (None, "auto"), "e0": (None, ["auto"]), "chain": (False, True),
-               "max_iter": (300, 2400), "patience": (2, 3), "residual": (None, ["snnp_small"])}
+               "max_iter": (300, 2400), "patience": (2, 3)}
 
 
 def _auto_recipe(args):
     """--auto: the angular reach from the data's pair distribution, e0 chosen on rung 0's
     validation (fitted, or held at the free-atom estimate), the chain climb (each s-NNP from
-    the largest preset fitted before it) with snnp_small residual (rung 1's U kept under its
-    network, so it starts with exactly rung 1's energies) and a ceiling of 8x the default
-    iterations, each fit stopping on a validation plateau of 3 checkpoints; options given on
-    the command line or in the --config file win, whatever their value (--no-climb keeps the
-    chain off, --residual none the residual snnp_small)."""
+    the largest preset fitted before it) and a ceiling of 8x the default iterations, each fit
+    stopping on a validation plateau of 3 checkpoints; options given on the command line or in
+    the --config file win, whatever their value (--no-climb keeps the chain off)."""
     explicit = getattr(args, "_explicit", set())
     for name, (_, auto) in AUTO_RECIPE.items():
         if name not in explicit and not (name == "chain" and getattr(args, "no_climb", False)):
@@ -790,7 +788,7 @@ def build_parser():
                      help="choose the recipe from the data: --angular-cutoff auto (the first "
                           "coordination shell), --e0 auto (rung 0 fitted with e0 fitted and "
                           "with e0 at the free-atom estimate, the lower validation loss kept), "
-                          "--chain, --residual snnp_small, --max-iter 2400 and --patience 3 (an "
+                          "--chain, --max-iter 2400 and --patience 3 (an "
                           "8x ceiling, each fit stopping on a validation plateau); options set "
                           "on the command line or in --config win, whatever their value")
     lad.add_argument("--max-iter", type=_positive_int, default=300,
@@ -832,8 +830,8 @@ def build_parser():
                      help="these s-NNP presets (none named: all) keep rung 0's spline embedding "
                           "U and fit their network on top of it, as rung 1 does "
                           "(presets(residual=...)); with --chain each starts with the energies "
-                          "of the rung below where that rung keeps U and has the same depth. "
-                          "--auto makes snnp_small residual; 'none' turns that off")
+                          "of the rung below where that rung keeps U and has the same depth; "
+                          "'none': no s-NNP (the default)")
     _add_e0_option(lad, auto=True)
     lad.add_argument("--out", default="ladder-out", metavar="DIR",
                      help="folder for ladder.md/.csv/.json, pareto.png/.svg and the model files "

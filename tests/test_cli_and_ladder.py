@@ -215,7 +215,7 @@ def test_residual_ladder_keeps_rung_0s_embedding_and_starts_each_rung_where_the_
 
 
 def test_ladder_with_only_snnp_small_residual_grows_plain_snnps_above_it(tmp_path):
-    """scan(residual=["snnp_small"], climb="chain") (the --auto recipe): snnp_small keeps rung
+    """scan(residual=["snnp_small"], climb="chain"): snnp_small keeps rung
     1's U and starts with exactly its energies; snnp_medium, without U, starts from a network
     distilled from the residual snnp_small's energies (within a fraction of the spread of
     the energies it copies), and snnp_large from snnp_medium exactly.  A residual preset
@@ -444,7 +444,7 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
     assert resolved(["ladder", "--data", "emt-cu", "--auto", "--config", str(cfg)]) == \
         ("auto", 300, 2)
     assert AUTO_RECIPE["max_iter"] == (300, 2400)
-    # --auto makes snnp_small residual; --residual on the command line or in a file wins
+    # --residual: none, all, or the s-NNPs named, on the command line or in a file
     from snnp.cli import _parse_residual
 
     def residual(argv):
@@ -454,13 +454,17 @@ def test_cli_auto_recipe_fills_only_the_options_the_user_left_unset(tmp_path):
             _auto_recipe(args)
         return _parse_residual(args.residual)
 
-    assert residual(["ladder", "--data", "emt-cu", "--auto"]) == ["snnp_small"]
+    assert residual(["ladder", "--data", "emt-cu", "--auto"]) is False
+    assert residual(["ladder", "--data", "emt-cu", "--auto", "--residual", "snnp_small"]) == \
+        ["snnp_small"]
     assert residual(["ladder", "--data", "emt-cu"]) is False
     assert residual(["ladder", "--data", "emt-cu", "--residual"]) is True
     assert residual(["ladder", "--data", "emt-cu", "--auto", "--residual", "none"]) is False
     assert residual(["ladder", "--data", "emt-cu", "--auto", "--residual"]) is True
     cfg.write_text("residual: false\n")              # the form ladder.yaml had before
     assert residual(["ladder", "--data", "emt-cu", "--auto", "--config", str(cfg)]) is False
+    cfg.write_text("residual: true\n")
+    assert residual(["ladder", "--data", "emt-cu", "--config", str(cfg)]) is True
     cfg.write_text("residual: [snnp_small, snnp_medium]\n")
     assert residual(["ladder", "--data", "emt-cu", "--config", str(cfg)]) == \
         ["snnp_small", "snnp_medium"]
