@@ -759,7 +759,7 @@ def build_parser():
     from ._version import __version__
     p.add_argument("--version", action="version", version=f"snnp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    from .models import LADDER
+    from .models import LADDER, SNNP_PRESETS
 
     lad = sub.add_parser("ladder", help="train the ladder presets, write accuracy/cost table and plot")
     _add_label_key_options(lad)
@@ -824,8 +824,7 @@ def build_parser():
     lad.add_argument("--prior", type=float, default=0.0,
                      help="weight pulling the climbed presets' per-atom energies towards the "
                           "fitted rung 0's (Loss(prior=...); default 0: off)")
-    snnps = [n for n, v in LADDER.items() if v[0].__name__ == "SNNP"]
-    lad.add_argument("--residual", nargs="*", choices=snnps + ["none"], default=None,
+    lad.add_argument("--residual", nargs="*", choices=list(SNNP_PRESETS) + ["none"], default=None,
                      metavar="PRESET",
                      help="these s-NNP presets (none named: all) keep rung 0's spline embedding "
                           "U and fit their network on top of it, as rung 1 does "

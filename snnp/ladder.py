@@ -18,7 +18,7 @@ import numpy as np
 
 from .io.atomic import atomic_write
 from .formatting import format_error
-from .models import LADDER, presets as make_presets, residual_presets
+from .models import LADDER, SNNP_PRESETS, presets as make_presets, residual_presets
 
 #: progress of scans (INFO); the fits report on ``snnp.training``'s logger or through ``log``
 logger = logging.getLogger("snnp.ladder")
@@ -201,7 +201,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
     e0_rule = "auto" if e0 == "auto" else ("given" if e0 is not None else "fitted")
     keep_U = residual_presets(residual)
     if climb == "chain" and "smeam" in names:      # a chain climb into U needs U below
-        snnps = [n for n in names if LADDER[n][0].__name__ == "SNNP"]
+        snnps = [n for n in names if n in SNNP_PRESETS]
         late = [n for k, n in enumerate(snnps) if n in keep_U and set(snnps[:k]) - keep_U]
         if late:
             raise ValueError(f"residual {late[0]} would chain-climb from an s-NNP without rung "
@@ -247,7 +247,7 @@ def scan(train, test, presets=None, cutoff=5.0, r_min=1.5, loss=None, max_iter=3
         start = time.perf_counter()                   # a climb's distillation counts too
         if climb and name != "smeam" and "smeam" in fitted:
             below = "smeam"
-            if climb == "chain" and LADDER[name][0].__name__ == "SNNP":    # the largest below
+            if climb == "chain" and name in SNNP_PRESETS:    # the largest below
                 below = max((n for n in fitted if order.index(n) < order.index(name)),
                             key=order.index)
             model = climbed(fitted[below], name, fit_set, seed=seed, angular_cutoff=angular_cutoff,

@@ -25,7 +25,7 @@ Where each concern lives (docs/architecture.md):
 from ..io.schema import _OPTIONAL_PARTS, check_finite_model_dict, nonfinite_entry
 from .base import Model
 from .evaluate import _voigt
-from .presets import LADDER, presets, residual_presets
+from .presets import LADDER, SNNP_PRESETS, presets, residual_presets
 from .rungs import SNNP, SplineMEAM, SplineMEAMNN
 from .tables import _pack, pair_index
 

@@ -9,7 +9,7 @@ from ..splines import Spline
 from ..training import _elements
 from .rungs import SNNP, SplineMEAM, SplineMEAMNN
 
-__all__ = ["LADDER", "presets", "residual_presets"]
+__all__ = ["LADDER", "SNNP_PRESETS", "presets", "residual_presets"]
 
 
 #: the ladder, from classical to machine-learned: name -> (class, K_r, K_a, hidden widths).
@@ -23,22 +23,24 @@ LADDER = {
     "snnp_large": (SNNP, 16, 8, (32, 32)),
 }
 
+#: the presets that are s-NNPs (those ``residual`` can name, those a chain climb grows)
+SNNP_PRESETS = tuple(n for n, v in LADDER.items() if v[0] is SNNP)
+
 
 def residual_presets(residual):
     """The s-NNP presets that a ``residual`` option names, as a set: True, every s-NNP preset;
     False or None, none; otherwise an iterable of s-NNP preset names (a ValueError names any
     other)."""
-    snnps = [n for n, v in LADDER.items() if v[0] is SNNP]
     if residual is None or residual is False:
         return set()
     if residual is True:
-        return set(snnps)
+        return set(SNNP_PRESETS)
     if isinstance(residual, str):
         residual = [residual]
     names = set(residual)
-    bad = sorted(names - set(snnps))
+    bad = sorted(names - set(SNNP_PRESETS))
     if bad:
-        raise ValueError(f"residual names s-NNP presets ({', '.join(snnps)}); not {bad}")
+        raise ValueError(f"residual names s-NNP presets ({', '.join(SNNP_PRESETS)}); not {bad}")
     return names
 
 
